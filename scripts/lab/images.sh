@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Build the lab images without a registry (see shared/LAB.md), each only when missing:
+#   svc:local             busybox-static service image (httpd, nc, sh, sleep)
+#   node-<suite>:local    fleet node: python3, iptables, dockerd (bookworm=20.10, forky=28.5)
+# Usage: scripts/lab/images.sh [svc] [bookworm] [forky] ...   (default: svc bookworm forky)
+set -euo pipefail
+want=("$@"); [ ${#want[@]} -gt 0 ] || want=(svc bookworm forky)
+
+mirror() {  # the machine's own apt mirror, never written into the project
+  awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null \
+    || grep -hoE '^deb +[^ ]+' /etc/apt/sources.list | awk '{print $2; exit}'
+}
+
+have() { docker image inspect "$1" >/dev/null 2>&1; }
+
+build_svc() {
+  have svc:local && return 0
+  local d; d=$(mktemp -d)
+  mkdir -p "$d/bin"
+  cp /bin/busybox "$d/bin/busybox"
+  for a in httpd sh nc sleep cat echo ls ip; do ln -s busybox "$d/bin/$a"; done
+  tar -C "$d" -c . | docker import -c 'CMD ["/bin/sh"]' - svc:local >/dev/null
+  rm -rf "$d"
+}
+
+build_node() {
+  local suite=$1 img="node-$1:local"
+  have "$img" && return 0
+  local extra=docker.io
+  [ "$suite" = bookworm ] || extra=docker.io,docker-cli
+  local root; root=$(mktemp -d /var/tmp/rootfs-"$suite".XXXX)
+  debootstrap --variant=minbase \
+    --include=python3,iptables,iproute2,procps,ca-certificates,conntrack,"$extra" \
+    "$suite" "$root" "$(mirror)" >"/var/tmp/debootstrap-$suite.log" 2>&1 \
+    || { tail -20 "/var/tmp/debootstrap-$suite.log"; rm -rf "$root"; return 1; }
+  tar -C "$root" -c . | docker import - "$img" >/dev/null
+  rm -rf "$root"
+}
+
+for w in "${want[@]}"; do
+  case $w in
+    svc) build_svc ;;
+    *) build_node "$w" ;;
+  esac
+  echo "lab image ready: $w"
+done
