@@ -1,0 +1,124 @@
+# -*- coding: utf-8 -*-
+# Copyright: dockerguard developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Read a host's iptables state: which binaries, which backend, the saved text.
+
+Kept apart from the parser so the parser stays pure. ``run`` is any callable
+``run(argv) -> (rc, stdout, stderr)`` (AnsibleModule.run_command fits), ``which``
+any callable ``which(name) -> path or None``; tests pass real ones.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+from ansible_collections.dockerguard.firewall.plugins.module_utils._iptables import (
+    IptablesParseError,
+    count_rules,
+    parse_save,
+)
+
+SAVE_COMMANDS = {"ipv4": "iptables-save", "ipv6": "ip6tables-save"}
+VERSION_COMMANDS = {"ipv4": "iptables", "ipv6": "ip6tables"}
+# iptables >= 1.6 ships both backends side by side under these names.
+BACKEND_SAVE = {
+    "nf_tables": {"ipv4": "iptables-nft-save", "ipv6": "ip6tables-nft-save"},
+    "legacy": {"ipv4": "iptables-legacy-save", "ipv6": "ip6tables-legacy-save"},
+}
+_VERSION = re.compile(r"v(\d+(?:\.\d+)*)(?:\s+\((\w+)\))?")
+DOCKER_CHAIN = re.compile(r"^:(DOCKER\S*)", re.M)
+
+
+def parse_version(text):
+    """``iptables v1.8.9 (nf_tables)`` -> ("1.8.9", "nf_tables"); legacy if unmarked."""
+    m = _VERSION.search(text or "")
+    if not m:
+        return None, None
+    return m.group(1), m.group(2) or "legacy"
+
+
+def rule_count(text):
+    return sum(1 for line in text.splitlines() if line.startswith("-A ") or line.startswith("["))
+
+
+def probe_backends(run, which, families):
+    """Count rules and Docker chains each backend holds (where both tools exist).
+
+    Returns ({backend: {family: {"rules": n, "docker_chains": [...]}}}, [warnings]).
+    """
+    found = {}
+    for backend, commands in BACKEND_SAVE.items():
+        for family in families:
+            path = which(commands[family])
+            if not path:
+                continue
+            rc, out, err = run([path])
+            if rc != 0:
+                continue
+            found.setdefault(backend, {})[family] = {
+                "rules": rule_count(out),
+                "docker_chains": sorted(set(DOCKER_CHAIN.findall(out))),
+            }
+    warnings = []
+    for family in families:
+        holders = [b for b in sorted(found) if found[b].get(family, {}).get("rules")]
+        if len(holders) > 1:
+            warnings.append(
+                "%s rules exist in both the nf_tables and the legacy iptables backend "
+                "(%s): the kernel evaluates both, but each tool shows only its own; "
+                "rules written to the backend Docker does not use may be invisible or "
+                "ineffective." % (family, ", ".join(
+                    "%s: %d" % (b, found[b][family]["rules"]) for b in holders)))
+    return found, warnings
+
+
+def docker_backend(backends):
+    """The backend holding Docker's chains (IPv4 decides), or None."""
+    holders = [b for b in sorted(backends)
+               if backends[b].get("ipv4", {}).get("docker_chains")]
+    if len(holders) == 1:
+        return holders[0]
+    if len(holders) > 1:
+        return "both"
+    return None
+
+
+def save_family(run, which, family, tables=None, counters=False):
+    """Run <family>-save and parse it. Returns the model with ``available``.
+
+    A missing ip6tables (or a kernel without IPv6) gives ``available: False`` and a
+    reason; a missing iptables-save for IPv4 raises LookupError for the caller.
+    """
+    command = SAVE_COMMANDS[family]
+    path = which(command)
+    if not path:
+        if family == "ipv4":
+            raise LookupError(
+                "%s not found: install the 'iptables' package (Debian/Ubuntu: "
+                "apt-get install iptables; RHEL: dnf install iptables-nft)" % command)
+        return {"family": family, "available": False, "reason": "%s not found" % command}
+    args = [path] + (["-c"] if counters else [])
+    texts = []
+    for table in tables or [None]:
+        rc, out, err = run(args + (["-t", table] if table else []))
+        if rc != 0:
+            reason = "%s failed (rc=%d): %s" % (" ".join(args + (["-t", table] if table else [])),
+                                                rc, (err or out).strip())
+            if family == "ipv4":
+                raise RuntimeError(reason)
+            return {"family": family, "available": False, "reason": reason}
+        texts.append(out)
+    text = "".join(texts)
+    try:
+        model = parse_save(text, family)
+    except IptablesParseError as exc:
+        raise RuntimeError("could not parse %s output: %s" % (command, exc))
+    model["available"] = True
+    model["rule_count"] = count_rules(model)
+    notes = [line.lstrip("# ").strip() for line in text.splitlines()
+             if line.startswith("# Warning")]
+    if notes:
+        model["notes"] = notes
+    return model
