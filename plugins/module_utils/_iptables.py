@@ -113,6 +113,9 @@ KNOWN_MATCHES = {
 
 _COUNTERS = re.compile(r"^\[(\d+):(\d+)\]$")
 _SAFE_TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")  # xtables_save_string() leaves these bare
+# A "quoted string" (backslash escapes inside) standing alone, or a bare token.
+_TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"(?=\s|$)|(\S+)')
+_UNESCAPE = re.compile(r"\\(.)")
 _APPEND = re.compile(r"^(?:-A|--append)\s+(\S+)\s*(.*)$")
 _SPEC_COUNTERS = re.compile(r"\s-c\s+\d+\s+\d+(?=\s|$)")
 
@@ -132,6 +135,16 @@ def _split(line, lineno):
     """Tokenise one rule line; iptables-save quotes with "..." and escapes with \\."""
     if '"' not in line and "\\" not in line and "'" not in line:
         return line.split()
+    tokens = []
+    for quoted, bare in _TOKEN.findall(line):
+        if bare:
+            if '"' in bare or "'" in bare or "\\" in bare:
+                break  # an unusual form: let shlex decide (or complain)
+            tokens.append(bare)
+        else:
+            tokens.append(_UNESCAPE.sub(r"\1", quoted))
+    else:
+        return tokens
     try:
         return shlex.split(line, posix=True)
     except ValueError as exc:

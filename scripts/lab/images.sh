@@ -28,10 +28,13 @@ build_node() {
   have "$img" && return 0
   local extra=docker.io
   [ "$suite" = bookworm ] || extra=docker.io,docker-cli
+  # Debian 12's debootstrap has no script for newer suites yet; sid's fits them all.
+  local script=/usr/share/debootstrap/scripts/$suite
+  [ -e "$script" ] || script=/usr/share/debootstrap/scripts/sid
   local root; root=$(mktemp -d /var/tmp/rootfs-"$suite".XXXX)
   debootstrap --variant=minbase \
     --include=python3,iptables,iproute2,procps,ca-certificates,conntrack,"$extra" \
-    "$suite" "$root" "$(mirror)" >"/var/tmp/debootstrap-$suite.log" 2>&1 \
+    "$suite" "$root" "$(mirror)" "$script" >"/var/tmp/debootstrap-$suite.log" 2>&1 \
     || { tail -20 "/var/tmp/debootstrap-$suite.log"; rm -rf "$root"; return 1; }
   tar -C "$root" -c . | docker import - "$img" >/dev/null
   rm -rf "$root"
