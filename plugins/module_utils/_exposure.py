@@ -1,0 +1,565 @@
+# -*- coding: utf-8 -*-
+# Copyright: dockerguard developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The exposure engine: does a probe reach a published port, and by which rules?
+
+A probe is ``(family, source, in_interface, protocol, destination, dport)``: a NEW
+connection from ``source`` arriving on ``in_interface`` for ``destination:dport``. The
+engine walks it the way the kernel does::
+
+    raw PREROUTING -> (conntrack) -> mangle PREROUTING -> nat PREROUTING (DNAT, REDIRECT)
+      -> routing: a host address       -> mangle/filter/security INPUT -> a listening socket?
+                  a Docker bridge subnet -> mangle/filter/security FORWARD (-o that bridge)
+                                            -> mangle POSTROUTING -> the container
+                  127.0.0.0/8 from outside lo without route_localnet: dropped (martian)
+
+and answers ``exposed`` / ``filtered`` / ``unknown`` with the trace of the rules that
+decided (``explain(result)`` prints it as the packet's path). A rule it cannot evaluate
+(unknown match, ipset without members, a mark nobody set) is tried both ways: when both
+give the same verdict the rule did not matter, else the verdict is ``unknown`` naming
+the rule. Never a guess.
+
+``reachability(...)`` does the same walk for every source address at once (interval
+arithmetic over the address space) and prints who reaches a port compactly:
+``0.0.0.0/0 except 10.0.0.0/8``.
+
+Inputs are plain data: rulesets are ``_iptables`` models (``parse_save`` output, one per
+family, or the ``iptables_facts`` dict holding ``ipv4``/``ipv6``); host facts are a dict
+(see ``Host``). Errors in the inputs raise ``ValueError`` naming the bad value.
+
+Pure Python, no Ansible import.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.dockerguard.firewall.plugins.module_utils import _netfilter_addr as addr
+from ansible_collections.dockerguard.firewall.plugins.module_utils._netfilter_match import (
+    PROTOCOLS, PROTOCOL_NAMES, MatchContext, Packet)
+from ansible_collections.dockerguard.firewall.plugins.module_utils._netfilter_walk import (
+    CompiledRuleset, Walker, WalkLimit, steps)
+
+VERDICTS = ("exposed", "filtered", "unknown")
+MAX_ASSUMPTIONS = 3
+ARROW = u"\u2192"
+LOOPBACK = {"ipv4": "127.0.0.0/8", "ipv6": "::1/128"}
+
+
+# --- host facts ---------------------------------------------------------------------
+
+def _as_list(value, what):
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)):
+        return [value]
+    if not isinstance(value, (list, tuple, set)):
+        raise ValueError("%s must be a list, got %r" % (what, value))
+    return list(value)
+
+
+class Host(object):
+    """Host facts, normalised per family.
+
+    ``facts`` keys (all optional):
+
+    - ``interfaces``: ``{name: ["192.0.2.10/24", "fd00::10/64", ...]}`` - what is local,
+      connected routes, broadcast addresses, REDIRECT targets;
+    - ``addresses``: more local addresses (``["192.0.2.10", ...]``);
+    - ``bridges``: the Docker bridges, ``{"docker0": ["172.17.0.0/16"]}`` or a list of
+      interface names (their subnets then come from ``interfaces``);
+    - ``listeners``: ``[{"address": "0.0.0.0", "port": 8080, "protocol": "tcp"}]``; when
+      given, a packet delivered locally reaches something only if a socket listens
+      (``None``: not known, local delivery counts as reaching the port);
+    - ``ipsets``: ``{name: ["10.0.0.0/8", ...]}`` members of ipsets rules use;
+    - ``default_interface``: where non-local, non-Docker destinations leave;
+    - ``route_localnet``: True if 127.0.0.0/8 may arrive from outside ``lo``.
+    """
+
+    def __init__(self, facts=None):
+        facts = dict(facts or {})
+        self.facts = facts
+        self.families = {}
+        ifaces = facts.get("interfaces") or {}
+        if not isinstance(ifaces, dict):
+            raise ValueError("host interfaces must be a mapping of name to addresses, got %r"
+                             % (ifaces,))
+        bridges = facts.get("bridges") or {}
+        if isinstance(bridges, (list, tuple)):
+            bridges = dict((name, None) for name in bridges)
+        listeners = facts.get("listeners")
+        for fam in ("ipv4", "ipv6"):
+            self.families[fam] = self._family(fam, ifaces, _as_list(facts.get("addresses"),
+                                                                   "addresses"), bridges,
+                                              listeners, facts)
+
+    @staticmethod
+    def _family(fam, ifaces, extra, bridges, listeners, facts):
+        iface_addrs = {}
+        iface_nets = {}
+        primary = {}
+        points = []
+        given = bool(extra) or bool(ifaces)
+        for name, values in ifaces.items():
+            if isinstance(values, dict):  # {"addresses": [...]} also accepted
+                values = values.get("addresses") or []
+            for text in _as_list(values, "addresses of interface %s" % name):
+                text = str(text)
+                if addr.family_of(text) != fam:
+                    continue
+                value = addr.parse_address(text.split("/")[0], fam)
+                plen = int(text.split("/")[1]) if "/" in text else addr.BITS[fam]
+                lo, hi = addr.parse_cidr("%s/%d" % (text.split("/")[0], plen), fam)
+                iface_addrs.setdefault(name, []).append((value, value))
+                iface_nets.setdefault(name, []).append((lo, hi, plen))
+                primary.setdefault(name, value)
+                points.append((value, value))
+        for text in extra:
+            if addr.family_of(text) == fam:
+                value = addr.parse_address(str(text).split("/")[0], fam)
+                points.append((value, value))
+        loop = addr.parse_cidr(LOOPBACK[fam], fam)
+        points.append(loop)
+        local = addr.normalize(points) if given else None
+        iface_addrs = dict((k, addr.normalize(v)) for k, v in iface_addrs.items())
+        if "lo" not in iface_addrs:
+            iface_addrs["lo"] = (loop,)
+        bridge_nets = []
+        for name, nets in bridges.items():
+            if nets is None:
+                for lo, hi, _plen in iface_nets.get(name, ()):
+                    bridge_nets.append((lo, hi, name))
+                continue
+            for text in _as_list(nets, "subnets of bridge %s" % name):
+                if addr.family_of(text) == fam:
+                    lo, hi = addr.parse_cidr(text, fam)
+                    bridge_nets.append((lo, hi, name))
+        bridge_nets.sort(key=lambda t: t[1] - t[0])  # most specific first
+        routes = []
+        for name, nets in iface_nets.items():
+            if name in bridges:
+                continue
+            for lo, hi, _plen in nets:
+                routes.append((lo, hi, name))
+        routes.sort(key=lambda t: t[1] - t[0])
+        ipsets = None
+        if facts.get("ipsets") is not None:
+            ipsets = {}
+            for name, members in facts["ipsets"].items():
+                ivs = [addr.parse_cidr(m, fam) for m in _as_list(members, "ipset %s" % name)
+                       if addr.family_of(m) == fam]
+                ipsets[name] = addr.normalize(ivs)
+        lst = None
+        if listeners is not None:
+            lst = []
+            for item in _as_list(listeners, "listeners"):
+                a = str(item.get("address", "")).strip("[]")
+                proto = str(item.get("protocol", "tcp")).lower()
+                try:
+                    port = int(item.get("port"))
+                except (TypeError, ValueError):
+                    raise ValueError("listener port must be a number: %r" % (item,))
+                if a in ("", "*", "0.0.0.0", "::"):
+                    wild = "::" if a == "::" else ("0.0.0.0" if a == "0.0.0.0" else "*")
+                    if wild == "0.0.0.0" and fam == "ipv6":
+                        continue
+                    lst.append((None, port, proto))
+                    continue
+                if addr.family_of(a) != fam:
+                    continue
+                lst.append((addr.parse_address(a, fam), port, proto))
+        default = facts.get("default_interface")
+        if isinstance(default, dict):
+            default = default.get(fam)
+        ctx = MatchContext(fam, local, iface_addrs, iface_nets, bridges=list(bridges),
+                           ipsets=ipsets)
+        return {"ctx": ctx, "local": local, "bridges": bridge_nets, "routes": routes,
+                "primary": primary, "listeners": lst, "default": default,
+                "route_localnet": bool(facts.get("route_localnet", False))}
+
+
+# --- probes -------------------------------------------------------------------------
+
+def make_probe(family=None, source=None, in_interface=None, protocol="tcp",
+               destination=None, dport=None, sport=None, name=None, mark=None,
+               icmp_type=None):
+    """Validate and normalise a probe into a dict (ValueError names the bad value)."""
+    if destination is None:
+        raise ValueError("a probe needs a destination address")
+    fam = family or addr.family_of(destination)
+    if fam not in addr.BITS:
+        raise ValueError("family must be ipv4 or ipv6, got %r" % (family,))
+    addr.parse_address(destination, fam)
+    if source is not None:
+        addr.parse_address(source, fam)
+    if not in_interface or not isinstance(in_interface, str):
+        raise ValueError("a probe needs the input interface, got %r" % (in_interface,))
+    proto = str(protocol).lower()
+    if proto not in PROTOCOLS or proto in ("all", "0"):
+        raise ValueError("protocol must be tcp, udp, sctp, icmp..., got %r" % (protocol,))
+    if PROTOCOLS[proto] in (6, 17, 132, 136, 33):
+        try:
+            dport = int(dport)
+        except (TypeError, ValueError):
+            raise ValueError("destination port must be a number, got %r" % (dport,))
+        if not 0 < dport < 65536:
+            raise ValueError("destination port out of range: %r" % (dport,))
+    else:
+        dport = None
+    if sport is not None:
+        sport = int(sport)
+    return {"name": name, "family": fam, "source": source, "in_interface": in_interface,
+            "protocol": PROTOCOL_NAMES.get(PROTOCOLS[proto], proto), "destination": destination,
+            "dport": dport, "sport": sport, "mark": mark, "icmp_type": icmp_type}
+
+
+def _packet(p):
+    fam = p["family"]
+    dst = addr.parse_address(p["destination"], fam)
+    mark = (0, 0) if p.get("mark") is None else (0xFFFFFFFF, int(p["mark"]))
+    return Packet(family=fam, in_iface=p["in_interface"], out_iface=None,
+                  proto=PROTOCOLS[p["protocol"]], dst=dst, dport=p["dport"], sport=p.get("sport"),
+                  orig_dst=dst, orig_dport=p["dport"], dnat=False, mark=mark, ctmark=(0, 0),
+                  ct=False, untracked=False, icmp_type=p.get("icmp_type"), local=False)
+
+
+def _rulesets(rulesets):
+    """{family: model} from a model, a list of models or iptables facts."""
+    if rulesets is None:
+        return {}
+    if isinstance(rulesets, dict) and "tables" in rulesets:
+        return {rulesets.get("family", "ipv4"): rulesets}
+    if isinstance(rulesets, (list, tuple)):
+        return dict((m.get("family", "ipv4"), m) for m in rulesets)
+    if isinstance(rulesets, dict):
+        out = {}
+        for fam in ("ipv4", "ipv6"):
+            m = rulesets.get(fam)
+            if isinstance(m, dict) and m.get("available", True) and "tables" in m:
+                out[fam] = m
+        return out
+    raise ValueError("rulesets must be an iptables model or iptables facts, got %s"
+                     % type(rulesets).__name__)
+
+
+# --- the engine ---------------------------------------------------------------------
+
+class Engine(object):
+    """Compile rulesets + host facts once; evaluate many probes."""
+
+    def __init__(self, rulesets, host=None):
+        self.host = host if isinstance(host, Host) else Host(host)
+        self.models = _rulesets(rulesets)
+        self.compiled = {}
+        for fam, model in self.models.items():
+            self.compiled[fam] = CompiledRuleset(model, self.host.families[fam]["ctx"])
+
+    # -- one probe --
+
+    def evaluate(self, probe=None, trace=True, **kw):
+        """Verdict for one probe (a dict as ``make_probe`` returns, or its arguments)."""
+        p = make_probe(**probe) if isinstance(probe, dict) else make_probe(**kw)
+        if p["source"] is None:
+            raise ValueError("evaluate() needs a source address (reachability() covers all)")
+        fam = p["family"]
+        src = addr.parse_address(p["source"], fam)
+        pieces = self._decide(fam, ((src, src),), _packet(p), {}, 0, trace)
+        _s, final = pieces[0]
+        return self._result(p, final, trace)
+
+    def _result(self, p, final, trace):
+        res = dict((k, v) for k, v in final.items() if k != "trace")
+        res["probe"] = p
+        if trace:
+            res["trace"] = [_finish_step(s) for s in steps(final.get("trace"))]
+        return res
+
+    # -- every source --
+
+    def reachability(self, probe=None, sources=None, **kw):
+        """Who reaches ``destination:dport`` arriving on ``in_interface``.
+
+        Returns ``{"exposed": "0.0.0.0/0 except 10.0.0.0/8", "filtered": ...,
+        "unknown": ..., "regions": [{"sources", "verdict", "action", "decided_by", ...}],
+        "exposed_cidrs": [...]}``. ``sources`` limits the space (CIDRs; default all).
+        """
+        if isinstance(probe, dict):
+            kw = dict(probe, **kw)
+        kw["source"] = None
+        p = make_probe(**kw)
+        fam = p["family"]
+        space = addr.universe(fam)
+        if sources is not None:
+            space = addr.normalize(addr.parse_cidr(c, fam) for c in _as_list(sources, "sources"))
+        pieces = self._decide(fam, space, _packet(p), {}, 0, False)
+        by_verdict = dict((v, addr.EMPTY) for v in VERDICTS)
+        regions = []
+        for s, final in pieces:
+            by_verdict[final["verdict"]] = addr.union(by_verdict[final["verdict"]], s)
+            region = dict((k, v) for k, v in final.items() if k != "trace")
+            region["sources"] = addr.compact(s, fam)
+            region["_start"] = s[0][0]
+            regions.append(region)
+        regions.sort(key=lambda r: r.pop("_start"))
+        out = {"probe": p, "regions": regions}
+        for v in VERDICTS:
+            out[v] = addr.compact(by_verdict[v], fam) if by_verdict[v] else "nothing"
+        out["exposed_cidrs"] = addr.to_cidrs(by_verdict["exposed"], fam)
+        out["exposed_groups"] = addr.compact_groups(by_verdict["exposed"], fam)
+        return out
+
+    # -- the walk with assumptions --
+
+    def _decide(self, fam, sources, pkt, assume, depth, trace):
+        """[(sources, final)] covering ``sources``; unknown rules are tried both ways."""
+        pieces = self._pipeline(fam, sources, pkt, assume, trace)
+        out = []
+        for s, final in pieces:
+            rule = final.get("unknown_rule")
+            if final["verdict"] != "unknown" or not rule or not rule.get("fork") \
+                    or depth >= MAX_ASSUMPTIONS:
+                out.append((s, final))
+                continue
+            ref = rule["ref"]
+            yes = self._decide(fam, s, pkt, dict(assume, **{ref: True}), depth + 1, trace)
+            no = self._decide(fam, s, pkt, dict(assume, **{ref: False}), depth + 1, trace)
+            for sa, fa in yes:
+                for sb, fb in no:
+                    both = addr.intersect(sa, sb)
+                    if not both:
+                        continue
+                    if fa["verdict"] == fb["verdict"] and fa["verdict"] != "unknown":
+                        merged = dict(fa)
+                        if fa.get("action") != fb.get("action"):
+                            merged["action"] = "%s or %s" % (fa["action"], fb["action"])
+                        merged["regardless_of"] = [dict((k, v) for k, v in rule.items()
+                                                        if k != "fork")] + \
+                            fa.get("regardless_of", [])
+                        out.append((both, merged))
+                    else:
+                        out.append((both, final))
+        return out
+
+    def _pipeline(self, fam, sources, pkt, assume, trace):
+        rs = self.compiled.get(fam)
+        hf = self.host.families[fam]
+        tr = None if trace else False
+        if rs is None:
+            return [(sources, _final("unknown", "unknown", None, tr,
+                                     "no %s ruleset was given" % fam))]
+        walker = Walker(rs, trace=trace, assume=assume, iface_primary=hf["primary"])
+        finals = []
+        pieces = [(sources, pkt, tr, None)]
+        try:
+            for table in ("raw", "mangle", "nat"):
+                nxt = []
+                for s, p, t, _by in pieces:
+                    if table == "mangle" and not p.ct and not p.untracked:
+                        p = p.replace(ct=True, ctmark=(0xFFFFFFFF, 0))  # conntrack: NEW
+                    if table == "nat" and p.untracked:
+                        nxt.append((s, p, t, None))
+                        continue
+                    self._collect(walker.hook(table, "PREROUTING", s, p, t), nxt, finals)
+                pieces = nxt
+            for s, p, t, _by in pieces:
+                self._route(walker, hf, s, p, t, finals)
+        except WalkLimit as exc:
+            return [(sources, _final("unknown", "unknown", None, tr, str(exc)))]
+        return finals
+
+    @staticmethod
+    def _collect(outcomes, nxt, finals, by=None):
+        """Accepted pieces go on (with the filter rule that accepted them), the rest end."""
+        for s, kind, p, t, info in outcomes:
+            if kind == "accept":
+                nxt.append((s, p, t, info.get("by") if by is True else by))
+            else:
+                finals.append((s, _outcome_final(kind, p, t, info)))
+
+    def _route(self, walker, hf, s, p, t, finals):
+        fam = p.family
+        tracing = t is not False
+        dst_text = addr.to_text(p.dst, fam)
+        loop = addr.parse_cidr(LOOPBACK[fam], fam)
+        if loop[0] <= p.dst <= loop[1] and p.in_iface != "lo" and \
+                not (fam == "ipv4" and hf["route_localnet"]):
+            t = _route_step(t, "%s is a loopback address arriving on %s: dropped as martian"
+                            % (dst_text, p.in_iface))
+            finals.append((s, _final("filtered", "martian", None, t,
+                                     "loopback destination from outside lo (martian)", p)))
+            return
+        local = hf["local"]
+        if loop[0] <= p.dst <= loop[1] or (local is not None and addr.contains(local, p.dst)):
+            t = _route_step(t, "%s is an address of this host: local delivery (INPUT)" % dst_text)
+            pieces = [(s, p.replace(local=True), t, None)]
+            for table in ("mangle", "filter", "security"):
+                nxt = []
+                for s2, p2, t2, by in pieces:
+                    self._collect(walker.hook(table, "INPUT", s2, p2, t2), nxt, finals,
+                                  True if table == "filter" else by)
+                pieces = nxt
+            for s2, p2, t2, by in pieces:
+                finals.append((s2, self._deliver(hf, p2, t2, by)))
+            return
+        out_iface = None
+        container = False
+        for lo, hi, name in hf["bridges"]:
+            if lo <= p.dst <= hi:
+                out_iface, container = name, True
+                break
+        if out_iface is None:
+            if local is None:
+                finals.append((s, _final("unknown", "unknown", None, t,
+                                         "the host's addresses are not known: cannot tell "
+                                         "whether %s is local" % dst_text, p)))
+                return
+            if not p.dnat:
+                t = _route_step(t, "%s is not an address of this host nor of a container"
+                                % dst_text)
+                finals.append((s, _final("filtered", "not-local", None, t,
+                                         "%s is not an address of this host or of a Docker "
+                                         "container" % dst_text, p)))
+                return
+            for lo, hi, name in hf["routes"]:
+                if lo <= p.dst <= hi:
+                    out_iface = name
+                    break
+            out_iface = out_iface or hf["default"]
+            if out_iface is None:
+                t = _route_step(t, "%s: route not known" % dst_text)
+                finals.append((s, _final("unknown", "unknown", None, t,
+                                         "no route known for %s (give default_interface)"
+                                         % dst_text, p)))
+                return
+        if tracing:
+            what = ("a container address on Docker bridge %s" % out_iface if container
+                    else "routed out %s" % out_iface)
+            t = _route_step(t, "%s is %s: forward (FORWARD, -o %s)" % (dst_text, what, out_iface))
+        pieces = [(s, p.replace(out_iface=out_iface), t, None)]
+        for table, chain in (("mangle", "FORWARD"), ("filter", "FORWARD"),
+                             ("security", "FORWARD"), ("mangle", "POSTROUTING")):
+            nxt = []
+            for s2, p2, t2, by in pieces:
+                self._collect(walker.hook(table, chain, s2, p2, t2), nxt, finals,
+                              True if table == "filter" else by)
+            pieces = nxt
+        for s2, p2, t2, by in pieces:
+            where = _endpoint(p2)
+            finals.append((s2, _final("exposed", "ACCEPT", by, t2,
+                                      "forwarded to %s%s" % (
+                                          where, " (container on %s)" % out_iface
+                                          if container else " via %s" % out_iface), p2)))
+
+    @staticmethod
+    def _deliver(hf, p, t, by):
+        listeners = hf["listeners"]
+        where = _endpoint(p)
+        proto = PROTOCOL_NAMES.get(p.proto, str(p.proto))
+        if listeners is None or p.dport is None:
+            return _final("exposed", "ACCEPT", by, t,
+                          "delivered locally to %s (listening sockets not known)" % where, p)
+        for a, port, lproto in listeners:
+            if port == p.dport and lproto == proto and (a is None or a == p.dst):
+                return _final("exposed", "ACCEPT", by, t,
+                              "delivered locally to %s, where a socket listens" % where, p)
+        t = _route_step(t, "nothing listens on %s/%s" % (where, proto))
+        return _final("filtered", "closed", by, t,
+                      "accepted by the firewall but nothing listens on %s/%s" % (where, proto), p)
+
+
+def _endpoint(p):
+    text = addr.to_text(p.dst, p.family)
+    if p.dport is None:
+        return text
+    return ("[%s]:%s" if p.family == "ipv6" else "%s:%s") % (text, p.dport)
+
+
+def _route_step(t, effect):
+    if t is False:
+        return False
+    return ({"table": "routing", "chain": None, "number": None, "rule": None,
+             "effect": effect}, t)
+
+
+def _final(verdict, action, by, trace, reason, pkt=None, **extra):
+    out = {"verdict": verdict, "action": action, "decided_by": by, "reason": reason,
+           "trace": trace}
+    if pkt is not None:
+        out["path"] = "local" if pkt.local else ("forward" if pkt.out_iface else None)
+        if pkt.dnat:
+            out["dnat"] = _endpoint(pkt)
+        if pkt.out_iface:
+            out["out_interface"] = pkt.out_iface
+    out.update(extra)
+    return out
+
+
+def _outcome_final(kind, pkt, trace, info):
+    by = info.get("by")
+    if kind == "drop":
+        f = _final("filtered", "DROP", by, trace, "dropped by %s" % by, pkt)
+    elif kind == "reject":
+        f = _final("filtered", "REJECT", by, trace, "rejected by %s (%s)"
+                   % (by, info.get("reject_with")), pkt, reject_with=info.get("reject_with"))
+    else:
+        rule = info.get("rule")
+        unknown = {"ref": by, "reason": info.get("reason")}
+        if rule is not None:
+            unknown["rule"] = rule.text
+            unknown["fork"] = bool(info.get("fork"))
+        f = _final("unknown", "unknown", by, trace, "%s: %s" % (by, info.get("reason")), pkt,
+                   unknown_rule=unknown)
+    return f
+
+
+def _finish_step(s):
+    s = dict(s)
+    if s["table"] == "routing":
+        ref = "routing"
+    elif s["number"] is None:
+        ref = "%s/%s" % (s["table"], s["chain"])
+    else:
+        ref = "%s/%s#%d" % (s["table"], s["chain"], s["number"])
+    s["ref"] = ref
+    if s.get("rule"):
+        s["text"] = u"%s: %s %s %s" % (ref, s["rule"], ARROW, s["effect"])
+    else:
+        s["text"] = u"%s: %s" % (ref, s["effect"])
+    return s
+
+
+# --- text ---------------------------------------------------------------------------
+
+def describe_probe(p):
+    src = p.get("source") or "any"
+    port = "" if p.get("dport") is None else ":%s" % p["dport"]
+    dst = p["destination"]
+    if p["family"] == "ipv6" and port:
+        dst = "[%s]" % dst
+    name = "%s: " % p["name"] if p.get("name") else ""
+    return "%s%s %s -> %s%s in %s (%s)" % (name, p["protocol"], src, dst, port,
+                                           p["in_interface"], p["family"])
+
+
+def explain(result):
+    """The packet's path as text, one step a line, then the verdict."""
+    lines = [describe_probe(result["probe"])]
+    for s in result.get("trace") or ():
+        lines.append(u"  " + s["text"])
+    verdict = result["verdict"]
+    line = u"  = %s: %s" % (verdict, result.get("reason") or "")
+    lines.append(line.rstrip())
+    for r in result.get("regardless_of") or ():
+        lines.append(u"    (%s could not be evaluated - %s - but the verdict is the same "
+                     u"whether it matches or not)" % (r["ref"], r["reason"]))
+    return u"\n".join(lines)
+
+
+def evaluate(rulesets, host, probe, trace=True):
+    """One-shot: ``Engine(rulesets, host).evaluate(probe)``."""
+    return Engine(rulesets, host).evaluate(probe, trace=trace)
+
+
+def reachability(rulesets, host, probe, sources=None):
+    """One-shot: ``Engine(rulesets, host).reachability(probe)``."""
+    return Engine(rulesets, host).reachability(probe, sources=sources)

@@ -1,0 +1,495 @@
+# -*- coding: utf-8 -*-
+# Copyright: dockerguard developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Walk one netfilter hook of a compiled ruleset, for a set of source addresses at once.
+
+``CompiledRuleset(model, ctx)`` compiles every chain once: rules become ``CRule``
+predicates and each chain gets an index (rules that need one exact destination
+address, destination port or original port sit in buckets; the rest in order), so a
+walk only looks at the rules that can match its packet.
+
+``Walker.hook(table, chain, sources, packet, trace)`` follows jumps, gotos, RETURN,
+policies, non-terminating targets (MARK, CONNMARK, NOTRACK) and NAT (DNAT, REDIRECT,
+NETMAP), splitting the source set wherever a rule's ``-s`` (or ``--ctorigsrc``,
+``--src-range``, ``--src-type``) cuts it. It returns outcomes
+``(sources, kind, packet, trace, info)`` with kind ``accept`` (go on: next table or
+hook), ``drop``, ``reject`` or ``unknown`` (``info["rule"]`` names the rule).
+
+``assume`` maps a rule id (``CRule.ref()``) to True/False: how to take a rule whose match
+cannot be evaluated (the exposure engine tries both ways; when both lead to the same
+verdict, the rule did not matter).
+
+Traces are linked tuples ``(step, previous)``; ``steps(trace)`` flattens one.
+
+Pure Python, no Ansible import.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.dockerguard.firewall.plugins.module_utils import _netfilter_addr as addr
+from ansible_collections.dockerguard.firewall.plugins.module_utils._netfilter_match import (
+    compile_rule, evaluate, source_set)
+
+MAX_DEPTH = 64
+M32 = 0xFFFFFFFF
+
+
+class WalkLimit(Exception):
+    """The walk split into more pieces than the budget allows."""
+
+
+def step(trace, table, chain, number, rule, effect):
+    """Add a step to a trace (a linked tuple); ``trace is False`` means not tracing."""
+    if trace is False:
+        return False
+    return ({"table": table, "chain": chain, "number": number, "rule": rule,
+             "effect": effect}, trace)
+
+
+def steps(trace):
+    out = []
+    while trace:
+        out.append(trace[0])
+        trace = trace[1]
+    out.reverse()
+    return out
+
+
+class CompiledChain(object):
+    __slots__ = ("table", "name", "builtin", "policy", "rules", "generic", "buckets", "cache")
+
+    def __init__(self, table, name, builtin, policy):
+        self.table = table
+        self.name = name
+        self.builtin = builtin
+        self.policy = policy
+        self.rules = []
+        self.generic = []
+        self.buckets = {}
+        self.cache = {}
+
+    def index(self):
+        """Put each rule in the smallest bucket one of its exact keys allows."""
+        counts = {}
+        keyed = []
+        for i, r in enumerate(self.rules):
+            opts = []
+            for kind, value in r.keys.items():
+                if kind == "mp":
+                    opts.append([("p", v) for v in value])
+                else:
+                    opts.append([("op" if kind == "op" else kind, value)])
+            keyed.append(opts)
+            for opt in opts:
+                for k in opt:
+                    counts[k] = counts.get(k, 0) + 1
+        for i, opts in enumerate(keyed):
+            if not opts:
+                self.generic.append(i)
+                continue
+            best = min(opts, key=lambda opt: sum(counts[k] for k in opt))
+            for k in best:
+                self.buckets.setdefault(k, []).append(i)
+        self.cache = {}
+
+    def candidates(self, pkt, near=False):
+        key = (pkt.dst, pkt.dport, pkt.orig_dst, pkt.orig_dport, near)
+        hit = self.cache.get(key)
+        if hit is not None:
+            return hit
+        if not self.buckets:
+            hit = self.rules
+        else:
+            found = set(self.generic)
+            for k in (("d", pkt.dst), ("p", pkt.dport), ("od", pkt.orig_dst),
+                      ("op", pkt.orig_dport)) + ((("d", pkt.orig_dst), ("p", pkt.orig_dport))
+                                                 if near else ()):
+                b = self.buckets.get(k)
+                if b:
+                    found.update(b)
+            rules = self.rules
+            hit = [rules[i] for i in sorted(found)]
+        if len(self.cache) > 20000:
+            self.cache = {}
+        self.cache[key] = hit
+        return hit
+
+
+class CompiledRuleset(object):
+    """One family's model, compiled against the host facts in ``ctx``."""
+
+    def __init__(self, model, ctx):
+        self.family = model.get("family", ctx.family)
+        self.ctx = ctx
+        self.tables = {}
+        self.rule_count = 0
+        for tname, table in (model.get("tables") or {}).items():
+            chains = table.get("chains") or {}
+            names = frozenset(chains)
+            compiled = {}
+            for cname, chain in chains.items():
+                cc = CompiledChain(tname, cname, chain.get("builtin", False), chain.get("policy"))
+                for n, rule in enumerate(chain.get("rules") or (), 1):
+                    cc.rules.append(compile_rule(rule, ctx, tname, cname, n, names))
+                cc.index()
+                self.rule_count += len(cc.rules)
+                compiled[cname] = cc
+            self.tables[tname] = compiled
+
+
+def _mark_and(known, value, mask):
+    """(known, value) & mask: bits outside the mask become known zeros."""
+    return (known | (~mask & M32)) & M32, value & mask
+
+
+def _mark_xor(a, b):
+    known = a[0] & b[0]
+    return known, (a[1] ^ b[1]) & known
+
+
+def apply_mark(kind, topts, mark, ctmark):
+    """MARK / CONNMARK on (known, value) pairs. Returns (mark, ctmark, effect) or a reason."""
+    def val(text):
+        v, _s, m = str(text).partition("/")
+        return int(v, 0), (int(m, 0) if m else M32)
+    if kind == "mark":
+        for opt in ("set-xmark", "set-mark"):
+            if opt in topts:
+                v, m = val(topts[opt])
+                if opt == "set-mark":  # --set-mark v/m: (mark & ~m) | v
+                    kept = _mark_and(mark[0], mark[1], ~m & M32)
+                    known = kept[0] | m
+                    return (known, (kept[1] | v) & known), ctmark, "mark set to %#x/%#x" % (v, m)
+                kept = _mark_and(mark[0], mark[1], ~m & M32)
+                return _mark_xor(kept, (M32, v)), ctmark, "mark set to %#x/%#x" % (v, m)
+        if "and-mark" in topts:
+            m = int(str(topts["and-mark"]), 0)
+            return _mark_and(mark[0], mark[1], m), ctmark, "mark &= %#x" % m
+        if "or-mark" in topts:
+            m = int(str(topts["or-mark"]), 0)
+            known = mark[0] | m
+            return (known, (mark[1] | m) & known), ctmark, "mark |= %#x" % m
+        if "xor-mark" in topts:
+            m = int(str(topts["xor-mark"]), 0)
+            return (mark[0], (mark[1] ^ m) & mark[0]), ctmark, "mark ^= %#x" % m
+        return "MARK options %s not understood" % ", ".join(sorted(topts))
+    # CONNMARK
+    nfmask = int(str(topts.get("nfmask", "0xffffffff")), 0)
+    ctmask = int(str(topts.get("ctmask", "0xffffffff")), 0)
+    mask = int(str(topts.get("mask", "0xffffffff")), 0)
+    for opt in ("set-xmark", "set-mark"):
+        if opt in topts:
+            v, m = val(topts[opt])
+            kept = _mark_and(ctmark[0], ctmark[1], ~m & M32)
+            if opt == "set-mark":
+                known = kept[0] | m
+                return mark, (known, (kept[1] | v) & known), "connmark set to %#x/%#x" % (v, m)
+            return mark, _mark_xor(kept, (M32, v)), "connmark set to %#x/%#x" % (v, m)
+    if "save-mark" in topts:
+        if "mask" in topts:
+            nfmask = ctmask = mask
+        a = _mark_and(ctmark[0], ctmark[1], ~ctmask & M32)
+        b = _mark_and(mark[0], mark[1], nfmask)
+        return mark, _mark_xor(a, b), "connmark saved from mark"
+    if "restore-mark" in topts:
+        if "mask" in topts:
+            nfmask = ctmask = mask
+        a = _mark_and(mark[0], mark[1], ~nfmask & M32)
+        b = _mark_and(ctmark[0], ctmark[1], ctmask)
+        return _mark_xor(a, b), ctmark, "mark restored from connmark"
+    return "CONNMARK options %s not understood" % ", ".join(sorted(topts))
+
+
+def parse_nat_to(text, family):
+    """``172.18.0.2:80``, ``[fd00::2]:80``, ``fd00::2``, ``:80`` -> (address|None, port|None).
+
+    Raises ValueError for what one connection cannot be pinned to (ranges).
+    """
+    text = str(text).strip()
+    host, port = text, None
+    if family == "ipv6":
+        if text.startswith("["):
+            host, _sep, rest = text[1:].partition("]")
+            if rest.startswith(":"):
+                port = rest[1:]
+        elif text.startswith(":") and text.count(":") == 1:
+            host, port = "", text[1:]
+    else:
+        host, _sep, port = text.partition(":")
+        port = port or None
+    address = None
+    if host:
+        lo, _s, hi = host.partition("-")
+        if hi and hi != lo:
+            raise ValueError("to an address range %s (each connection gets one of them)" % host)
+        address = addr.parse_address(lo, family)
+    pnum = None
+    if port:
+        if "/" in port:
+            raise ValueError("to a port range with a base port %s" % port)
+        plo, _s, phi = port.partition("-")
+        if phi and phi != plo:
+            raise ValueError("to a port range %s (each connection gets one of them)" % port)
+        pnum = int(plo)
+    return address, pnum
+
+
+class Walker(object):
+    """Walks hooks of one CompiledRuleset. ``trace=False`` skips building traces."""
+
+    def __init__(self, ruleset, trace=True, assume=None, near=None, budget=20000,
+                 iface_primary=None):
+        self.rs = ruleset
+        self.tracing = trace
+        self.assume = assume or {}
+        self.near = trace if near is None else near
+        self.budget = budget
+        self.iface_primary = iface_primary or {}
+        self.family = ruleset.family
+
+    # -- helpers ------------------------------------------------------------------
+
+    def _tick(self):
+        self.budget -= 1
+        if self.budget < 0:
+            raise WalkLimit("the walk split into too many cases")
+
+    def _step(self, tr, r, effect):
+        if tr is False:
+            return False
+        return ({"table": r.table, "chain": r.chain, "number": r.number, "rule": r.text,
+                 "effect": effect}, tr)
+
+    def _nat(self, r, pkt):
+        """New packet after DNAT/REDIRECT/NETMAP, and the effect text; or a reason."""
+        fam = self.family
+        topts = r.topts
+        if r.kind == "dnat":
+            keys = [k for k in topts if k.split("#", 1)[0] == "to-destination"]
+            if len(keys) != 1:
+                return "DNAT with %d --to-destination options" % len(keys)
+            try:
+                dst, port = parse_nat_to(topts[keys[0]], fam)
+            except ValueError as exc:
+                return "DNAT %s" % exc
+            new_dst = pkt.dst if dst is None else dst
+            new_port = pkt.dport if port is None else port
+            changed = new_dst != pkt.dst or new_port != pkt.dport
+            new = pkt.replace(dst=new_dst, dport=new_port, dnat=pkt.dnat or changed)
+            return new, "DNAT to %s" % _endpoint(new_dst, new_port, fam)
+        if r.kind == "redirect":
+            if pkt.in_iface == "lo":
+                dst = addr.parse_address("127.0.0.1" if fam == "ipv4" else "::1")
+            else:
+                dst = self.iface_primary.get(pkt.in_iface)
+                if dst is None:
+                    return "REDIRECT: the address of %s is not known" % pkt.in_iface
+            port = pkt.dport
+            if "to-ports" in topts:
+                text = str(topts["to-ports"])
+                lo, _s, hi = text.partition("-")
+                if hi and hi != lo:
+                    return "REDIRECT to a port range %s" % text
+                port = int(lo)
+            new = pkt.replace(dst=dst, dport=port, dnat=True)
+            return new, "REDIRECT to %s" % _endpoint(dst, port, fam)
+        # NETMAP
+        try:
+            lo, hi = addr.parse_cidr(topts.get("to"), fam)
+        except (ValueError, TypeError):
+            return "NETMAP --to %r not understood" % (topts.get("to"),)
+        hostmask = hi - lo
+        dst = lo | (pkt.dst & hostmask)
+        new = pkt.replace(dst=dst, dnat=pkt.dnat or dst != pkt.dst)
+        return new, "NETMAP to %s" % addr.to_text(dst, fam)
+
+    def _near_miss(self, r, pkt, tr):
+        """A FORWARD/INPUT rule that would match the pre-DNAT address/port: say why not."""
+        if r.table in ("raw", "nat") or not pkt.dnat:
+            return tr
+        orig = pkt.replace(dst=pkt.orig_dst, dport=pkt.orig_dport)
+        if evaluate(r, orig) is not True:
+            return tr
+        fam = self.family
+        bits = []
+        if pkt.dport != pkt.orig_dport:
+            bits.append("--dport sees the port after DNAT (%s), not the published %s: "
+                        "match the original with -m conntrack --ctorigdstport %s"
+                        % (pkt.dport, pkt.orig_dport, pkt.orig_dport))
+        if pkt.dst != pkt.orig_dst:
+            bits.append("-d sees the address after DNAT (%s), not %s: match the original "
+                        "with -m conntrack --ctorigdst %s" % (
+                            addr.to_text(pkt.dst, fam), addr.to_text(pkt.orig_dst, fam),
+                            addr.to_text(pkt.orig_dst, fam)))
+        return self._step(tr, r, "no match: " + "; ".join(bits))
+
+    # -- the walk -----------------------------------------------------------------
+
+    def hook(self, table, chain_name, sources, pkt, tr=None):
+        """Walk builtin chain ``table/chain_name``; returns the outcome list."""
+        if not self.tracing:
+            tr = False
+        out = []
+        chains = self.rs.tables.get(table)
+        chain = chains.get(chain_name) if chains is not None else None
+        if chain is None:
+            out.append((sources, "accept", pkt, tr, {"by": None, "absent": True}))
+            return out
+        ends = self._run(chain, 0, sources, pkt, tr, 0, out)
+        for s, p, t in ends:
+            policy = chain.policy
+            ref = "%s/%s" % (table, chain_name)
+            if policy is None and table == "nat":
+                policy = "ACCEPT"  # the nat table cannot drop
+            if policy is None:
+                t = self._pstep(t, table, chain_name, "policy not known (listing without -P)")
+                out.append((s, "unknown", p, t, {"by": ref, "reason":
+                                                 "the policy of %s is not known" % ref}))
+            else:
+                t = self._pstep(t, table, chain_name, "policy %s" % policy)
+                out.append((s, "accept" if policy == "ACCEPT" else "drop", p, t,
+                            {"by": ref + " policy", "policy": policy}))
+        return out
+
+    def _pstep(self, tr, table, chain, effect):
+        if tr is False:
+            return False
+        return ({"table": table, "chain": chain, "number": None, "rule": None,
+                 "effect": effect}, tr)
+
+    def _run(self, chain, start, S, pkt, tr, depth, out):
+        """Walk ``chain`` from candidate ``start``; terminal outcomes go to ``out``.
+
+        Returns the pieces ``(sources, packet, trace)`` that reach the end of the chain
+        or a RETURN.
+        """
+        self._tick()
+        family = self.family
+        ends = []
+        cands = chain.candidates(pkt, self.near)
+        n = len(cands)
+        i = start
+        while i < n and S:
+            r = cands[i]
+            i += 1
+            st = evaluate(r, pkt)
+            if st is False:
+                if self.near and tr is not False and pkt.dnat:
+                    tr = self._near_miss(r, pkt, tr)
+                continue
+            rs = r.src if not r.srcfns else source_set(r, pkt)
+            if isinstance(rs, str):
+                if st is True:
+                    st = rs
+                rs = r.src
+            if rs is None:
+                M, rest = S, addr.EMPTY
+            else:
+                M = addr.intersect(S, rs)
+                if not M:
+                    continue
+                rest = addr.EMPTY if M is S else addr.subtract(S, M, family)
+            kind = r.kind
+            assumed = ""
+            if st is not True:
+                if kind == "noop":
+                    continue  # matches or not, nothing changes
+                guess = self.assume.get(r.ref())
+                if guess is None:
+                    out.append((M, "unknown", pkt, self._step(tr, r, "cannot evaluate: %s" % st),
+                                {"by": r.ref(), "reason": st, "rule": r, "fork": True}))
+                    S = rest
+                    continue
+                if guess is False:
+                    tr = self._step(tr, r, "cannot evaluate (%s); taken as not matching" % st)
+                    continue
+                assumed = "cannot evaluate (%s); taken as matching: " % st
+            if kind in ("accept", "drop", "reject"):
+                info = {"by": r.ref()}
+                effect = r.target
+                if kind == "reject":
+                    info["reject_with"] = r.topts.get("reject-with", "icmp-port-unreachable")
+                    effect = "REJECT (%s)" % info["reject_with"]
+                out.append((M, kind, pkt, self._step(tr, r, assumed + effect), info))
+                S = rest
+                continue
+            if kind == "return":
+                ends.append((M, pkt, self._step(tr, r, assumed + "RETURN")))
+                S = rest
+                continue
+            if kind == "jump":
+                if depth >= MAX_DEPTH:
+                    out.append((M, "unknown", pkt, self._step(tr, r, "jump too deep"),
+                                {"by": r.ref(), "reason": "chains nest deeper than %d" % MAX_DEPTH,
+                                 "rule": r}))
+                    S = rest
+                    continue
+                sub = self.rs.tables[r.table][r.target]
+                trj = self._step(tr, r, assumed + ("goto %s" if r.goto else "jump %s") % r.target)
+                back = self._run(sub, 0, M, pkt, trj, depth + 1, out)
+                if r.goto:
+                    ends.extend(back)
+                    S = rest
+                    continue
+                if not rest and len(back) == 1:
+                    S, pkt, tr = back[0]
+                    continue
+                for s, p, t in back:
+                    if t is False and p.key() == pkt.key():
+                        rest = addr.union(rest, s)
+                    else:
+                        ends.extend(self._run(chain, i, s, p, t, depth, out))
+                S = rest
+                continue
+            if kind in ("dnat", "redirect", "netmap"):
+                res = self._nat(r, pkt)
+                if isinstance(res, str):
+                    out.append((M, "unknown", pkt, self._step(tr, r, "cannot evaluate: " + res),
+                                {"by": r.ref(), "reason": res, "rule": r}))
+                else:
+                    out.append((M, "accept", res[0], self._step(tr, r, assumed + res[1]),
+                                {"by": r.ref(), "nat": True}))
+                S = rest
+                continue
+            if kind in ("mark", "connmark", "notrack"):
+                if kind == "notrack":
+                    new, effect = pkt.replace(untracked=True), "NOTRACK (no conntrack, no NAT)"
+                elif kind == "connmark" and not pkt.ct:
+                    new, effect = pkt, "CONNMARK without a connection: no effect"
+                else:
+                    res = apply_mark(kind, r.topts, pkt.mark, pkt.ctmark)
+                    if isinstance(res, str):
+                        out.append((M, "unknown", pkt, self._step(tr, r, "cannot evaluate: " + res),
+                                    {"by": r.ref(), "reason": res, "rule": r}))
+                        S = rest
+                        continue
+                    new, effect = pkt.replace(mark=res[0], ctmark=res[1]), res[2]
+                trm = self._step(tr, r, assumed + effect)
+                if rest:
+                    ends.extend(self._run(chain, i, M, new, trm, depth, out))
+                    S = rest
+                else:
+                    pkt, tr = new, trm
+                continue
+            if kind == "noop":
+                continue
+            reason = ("target %s decides outside the ruleset" % r.target if kind == "opaque"
+                      else "target %s is neither a chain of table %s nor a known target"
+                      % (r.target, r.table))
+            out.append((M, "unknown", pkt, self._step(tr, r, "cannot evaluate: " + reason),
+                        {"by": r.ref(), "reason": reason, "rule": r}))
+            S = rest
+        if S:
+            if not chain.builtin:
+                tr = self._pstep(tr, chain.table, chain.name, "end of chain, RETURN")
+            ends.append((S, pkt, tr))
+        return ends
+
+
+def _endpoint(address, port, family):
+    text = addr.to_text(address, family)
+    if port is None:
+        return text
+    return ("[%s]:%s" if family == "ipv6" else "%s:%s") % (text, port)
