@@ -116,8 +116,13 @@ _SAFE_TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")  # xtables_save_string() leaves th
 # A "quoted string" (backslash escapes inside) standing alone, or a bare token.
 _TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"(?=\s|$)|(\S+)')
 _UNESCAPE = re.compile(r"\\(.)")
+_ESCAPE = re.compile(r"[\\\"']")  # what xtables_save_string() escapes
 _APPEND = re.compile(r"^(?:-A|--append)\s+(\S+)\s*(.*)$")
 _SPEC_COUNTERS = re.compile(r"\s-c\s+\d+\s+\d+(?=\s|$)")
+
+
+class _Quoted(str):
+    """A token that was written in quotes: always a value, never an option."""
 
 
 class IptablesParseError(ValueError):
@@ -142,7 +147,7 @@ def _split(line, lineno):
                 break  # an unusual form: let shlex decide (or complain)
             tokens.append(bare)
         else:
-            tokens.append(_UNESCAPE.sub(r"\1", quoted))
+            tokens.append(_Quoted(_UNESCAPE.sub(r"\1", quoted)))
     else:
         return tokens
     try:
@@ -155,7 +160,7 @@ def quote(token):
     """Quote a string the way iptables-save quotes comments and other free text."""
     if token and _SAFE_TOKEN.match(token):
         return token
-    return '"%s"' % token.replace("\\", "\\\\").replace('"', '\\"')
+    return '"%s"' % _ESCAPE.sub(r"\\\g<0>", token)
 
 
 def new_model(family="ipv4"):
@@ -192,6 +197,10 @@ def _is_option(token):
 
 def parse_rule(tokens, lineno=None, line=None):
     """Parse the tokens after ``-A CHAIN`` into a rule dict (without ``rule``/counters)."""
+    quoted = ()
+    if _Quoted in map(type, tokens):
+        quoted = frozenset(k for k, t in enumerate(tokens) if isinstance(t, _Quoted))
+        tokens = [str(t) for t in tokens]
     rule = {}
     negated = []
     matches = []
@@ -206,7 +215,7 @@ def parse_rule(tokens, lineno=None, line=None):
     def values(start):
         """Tokens from start up to the next option; the option's arguments."""
         j = start
-        while j < n and not (_is_option(tokens[j]) or tokens[j] == "!"):
+        while j < n and (j in quoted or not (_is_option(tokens[j]) or tokens[j] == "!")):
             j += 1
         return tokens[start:j], j
 
@@ -261,12 +270,13 @@ def parse_rule(tokens, lineno=None, line=None):
             match = None
             i += 2
             continue
-        if tok in ("-c", "--set-counters") and target is None and match is None:
+        if tok in ("-c", "--set-counters") and target is None:
             try:
                 rule["counters"] = [int(tokens[i + 1]), int(tokens[i + 2])]
             except (ValueError, IndexError):
                 raise IptablesParseError("-c needs two numbers", lineno, line)
             i += 3
+            match = None
             continue
         if tok.startswith("--"):
             name = tok[2:]
@@ -346,7 +356,7 @@ def _add_rule(chain, chain_name, body, counters, lineno, line):
         rule["counters"] = counters
     elif "counters" in rule:
         # "-c P B" of iptables -S -v: the counters move out, the text keeps the rest.
-        body = _SPEC_COUNTERS.sub(" ", " " + body).strip()
+        body = _SPEC_COUNTERS.sub("", " " + body).strip()
     rule["rule"] = ("-A %s %s" % (chain_name, body)).rstrip()
     chain["rules"].append(rule)
 
@@ -358,6 +368,7 @@ def parse_save(text, family="ipv4"):
     model = new_model(family)
     table = None
     table_name = None
+    table_at = (None, None)
     for lineno, raw_line in enumerate(text.splitlines(), 1):
         line = raw_line.strip()
         if not line or line[0] == "#":
@@ -367,6 +378,7 @@ def parse_save(text, family="ipv4"):
             if table is not None:
                 raise IptablesParseError("table %s not closed by COMMIT" % table_name, lineno, raw_line)
             table_name = line[1:].strip()
+            table_at = (lineno, raw_line)
             if table_name not in BUILTIN_CHAINS:
                 raise IptablesParseError("unknown table %r" % table_name, lineno, raw_line)
             table = _table(model, table_name)
@@ -409,7 +421,8 @@ def parse_save(text, family="ipv4"):
             raise IptablesParseError("rule for undeclared chain %r" % chain_name, lineno, raw_line)
         _add_rule(chain, chain_name, m.group(2), counters, lineno, raw_line)
     if table is not None:
-        raise IptablesParseError("table %s not closed by COMMIT (truncated output?)" % table_name)
+        raise IptablesParseError("table %s opened here is not closed by COMMIT (truncated output?)"
+                                 % table_name, table_at[0], table_at[1])
     return model
 
 
@@ -438,7 +451,9 @@ def parse_spec(text, table="filter", family="ipv4", model=None):
         op = tokens[0]
         if op in ("-P", "--policy") and len(tokens) >= 3:
             counters = None
-            if len(tokens) >= 6 and tokens[3] == "-c":
+            if len(tokens) > 3:
+                if len(tokens) != 6 or tokens[3] != "-c" or not (tokens[4].isdigit() and tokens[5].isdigit()):
+                    raise IptablesParseError("expected -P CHAIN POLICY [-c PACKETS BYTES]", lineno, raw_line)
                 counters = [int(tokens[4]), int(tokens[5])]
             _chain(tbl, table, tokens[1], tokens[2], counters)
         elif op in ("-N", "--new-chain", "--new") and len(tokens) == 2:
