@@ -32,6 +32,8 @@ DEFAULTS = ("allow", "deny")
 # Traffic from containers is not ingress: it leaves our chain at once.
 DEFAULT_BRIDGES = ("docker0", "br-+", "docker_gwbridge")
 COMMENT_PREFIX = "dockerguard"
+HOOK_DOCKER_USER, HOOK_INPUT = "DOCKER-USER", "INPUT"
+HOOKS = (HOOK_DOCKER_USER, HOOK_INPUT)
 
 _CHAIN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,27}$")
 # Linux: at most 15 bytes, no '/', no whitespace; iptables adds a trailing '+' wildcard.
@@ -122,14 +124,28 @@ def validate_chain(chain):
 
 
 def validate(entries, default="allow", action="drop", chain="DOCKERGUARD",
-             bridges=DEFAULT_BRIDGES):
-    """Check and normalise a policy; raise PolicyError naming the first bad value."""
+             bridges=DEFAULT_BRIDGES, hook=HOOK_DOCKER_USER, ssh_port=22, ssh_sources=()):
+    """Check and normalise a policy; raise PolicyError naming the first bad value.
+
+    ``hook`` says where the chain is jumped from: DOCKER-USER (published ports, matched
+    on the original destination) or INPUT (host-network services, where loopback and
+    the controller's SSH from ``ssh_sources`` always stay allowed).
+    """
+    _choice(hook, HOOKS, "hook")
     policy = {
+        "hook": hook,
         "chain": validate_chain(chain),
         "default": _choice(default, DEFAULTS, "default"),
-        "bridges": [_iface(b, "bridges") for b in _list(bridges, "bridges")],
+        "bridges": [_iface(b, "bridges") for b in _list(bridges or [], "bridges")],
         "entries": [],
     }
+    if hook == HOOK_INPUT:
+        if policy["default"] != "allow":
+            raise PolicyError("default: 'deny' is offered for DOCKER-USER only; in INPUT it "
+                              "would cut every other service of the host")
+        policy["ssh_port"] = _port(ssh_port, "ssh_port")[0]
+        policy["ssh_sources"] = [_cidr(c, "ssh_sources")
+                                 for c in _list(ssh_sources or [], "ssh_sources")]
     _choice(action, ACTIONS, "action")
     seen = set()
     for k, raw in enumerate(_list(entries or [], "entries"), 1):
@@ -184,9 +200,16 @@ def chain_rules(policy, family):
     if family not in FAMILIES:
         raise PolicyError("family: %r is not one of ipv4, ipv6" % (family,))
     version = 4 if family == "ipv4" else 6
+    forwarded = policy["hook"] == HOOK_DOCKER_USER
     rules = ["-m conntrack --ctstate RELATED,ESTABLISHED %s -j RETURN" % _comment("replies")]
     for bridge in policy["bridges"]:
         rules.append("-i %s %s -j RETURN" % (bridge, _comment("from containers")))
+    if not forwarded:
+        rules.append("-i lo %s -j RETURN" % _comment("loopback"))
+        for net in policy["ssh_sources"]:
+            if net.version == version:
+                rules.append("-s %s -p tcp -m tcp --dport %d %s -j RETURN" % (
+                    net, policy["ssh_port"], _comment("controller ssh")))
     for entry in policy["entries"]:
         allow = [n for n in entry["allow"] if n.version == version]
         protocols = ("tcp", "udp") if entry["protocol"] == "all" else (entry["protocol"],)
@@ -194,8 +217,11 @@ def chain_rules(policy, family):
             i = "-i %s " % iface if iface else ""
             for proto in protocols:
                 for low, high in entry["ports"]:
-                    match = ("-p %s -m conntrack --ctorigdstport %s --ctdir ORIGINAL"
-                             % (proto, _ports(low, high)))
+                    if forwarded:  # DOCKER-USER sees post-DNAT packets: ask conntrack
+                        match = ("-p %s -m conntrack --ctorigdstport %s --ctdir ORIGINAL"
+                                 % (proto, _ports(low, high)))
+                    else:
+                        match = "-p %s -m %s --dport %s" % (proto, proto, _ports(low, high))
                     for net in allow:
                         rules.append("-s %s %s%s %s -j RETURN" % (
                             net, i, match, _comment(entry["name"] + " allow")))

@@ -196,162 +196,37 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dockerguard.firewall.plugins.module_utils._chain_apply import (
-    TOOLS,
-    ApplyError,
-    FamilyPlan,
-    apply_plans,
-)
-from ansible_collections.dockerguard.firewall.plugins.module_utils._iptables_host import (
-    docker_backend,
-    parse_version,
-    probe_backends,
-)
 from ansible_collections.dockerguard.firewall.plugins.module_utils._policy import (
+    HOOK_DOCKER_USER,
     PolicyError,
-    chain_rules,
     validate,
 )
+from ansible_collections.dockerguard.firewall.plugins.module_utils._policy_module import (
+    COMMON_SPEC,
+    run_policy,
+)
 
-PARENT = "DOCKER-USER"
-
-
-def check_backend(module, run, which, families):
-    """Refuse when Docker's rules are where our iptables command does not write."""
-    binary = which("iptables")
-    if not binary:
-        module.fail_json(msg="iptables not found: install the 'iptables' package")
-    rc, out, err = run([binary, "--version"])
-    version, backend = parse_version(out or err)
-    found, warnings = probe_backends(run, which, families)
-    holder = docker_backend(found)
-    if holder not in (None, backend):
-        module.fail_json(msg="Docker's chains are in the %s iptables backend but the iptables "
-                             "command here uses %s: rules written now would not be evaluated "
-                             "with Docker's. Point the iptables alternative at the %s backend "
-                             "(update-alternatives --config iptables)." % (holder, backend, holder),
-                         backends=found)
-    nft = which("nft")
-    if holder is None and nft:
-        rc, out, err = run([nft, "list", "tables"])
-        if rc == 0 and "docker-bridges" in out:
-            module.fail_json(msg="Docker uses its nftables firewall backend (table "
-                                 "docker-bridges): DOCKER-USER does not exist there and "
-                                 "iptables rules would not restrict published ports. This "
-                                 "module needs Docker's iptables backend (daemon.json "
-                                 "\"firewall-backend\": \"iptables\").")
-    return backend, warnings
+MISSING_V6 = ("DOCKER-USER does not exist for ipv6 (Docker does not manage ip6tables here; "
+              "IPv6 to published ports goes through docker-proxy and INPUT)")
 
 
 def main():
-    entry = dict(
-        name=dict(type="str"),
-        ports=dict(type="list", elements="raw", required=True),
-        protocol=dict(type="str", choices=["tcp", "udp", "all"], default="tcp"),
-        allow=dict(type="list", elements="str", required=True),
-        interfaces=dict(type="list", elements="str"),
-        action=dict(type="str", choices=["drop", "reject"]),
+    spec = dict(COMMON_SPEC)
+    spec.update(
+        default=dict(type="str", choices=["allow", "deny"], default="allow"),
+        chain=dict(type="str", default="DOCKERGUARD"),
+        bridges=dict(type="list", elements="str", default=["docker0", "br-+", "docker_gwbridge"]),
+        create_docker_user=dict(type="bool", default=False),
     )
-    module = AnsibleModule(
-        argument_spec=dict(
-            entries=dict(type="list", elements="dict", options=entry, default=[]),
-            default=dict(type="str", choices=["allow", "deny"], default="allow"),
-            action=dict(type="str", choices=["drop", "reject"], default="drop"),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            chain=dict(type="str", default="DOCKERGUARD"),
-            bridges=dict(type="list", elements="str",
-                         default=["docker0", "br-+", "docker_gwbridge"]),
-            families=dict(type="list", elements="str", choices=["ipv4", "ipv6"],
-                          default=["ipv4", "ipv6"]),
-            create_docker_user=dict(type="bool", default=False),
-            wait=dict(type="int", default=10),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
     try:
-        policy = validate(p["entries"], p["default"], p["action"], p["chain"], p["bridges"])
+        policy = validate(p["entries"], p["default"], p["action"], p["chain"], p["bridges"],
+                          hook=HOOK_DOCKER_USER)
     except PolicyError as exc:
         module.fail_json(msg="invalid policy, nothing changed: %s" % exc)
-    families = list(dict.fromkeys(p["families"]))
-
-    def run(argv, data=None):
-        return module.run_command(argv, data=data, binary_data=data is not None,
-                                  environ_update={"LC_ALL": "C"})
-
-    def which(name):
-        return module.get_bin_path(name, opt_dirs=["/usr/sbin", "/sbin"])
-
-    check_backend(module, run, which, families)
-
-    plans = []
-    for family in families:
-        plan = FamilyPlan(family, policy["chain"], PARENT)
-        plan.save, plan.restore = (which(t) for t in TOOLS[family])
-        if not (plan.save and plan.restore):
-            if family == "ipv4":
-                module.fail_json(msg="%s / %s not found: install the 'iptables' package"
-                                     % TOOLS[family])
-            plan.skipped = "%s not found" % TOOLS[family][0]
-            plans.append(plan)
-            continue
-        try:
-            plan.read(run)
-        except (ApplyError, ValueError) as exc:
-            module.fail_json(msg=str(exc))
-        plan.initial = plan.before
-        if p["state"] == "present":
-            plan.after = chain_rules(policy, family)
-            if not plan.parent_exists:
-                if p["create_docker_user"]:
-                    plan.create_parent = True
-                elif family == "ipv4":
-                    module.fail_json(msg="DOCKER-USER does not exist for ipv4: Docker creates it "
-                                         "when it starts with iptables enabled. Is dockerd "
-                                         "running with \"iptables\": true? (Use "
-                                         "create_docker_user=true only before Docker starts.)")
-                else:
-                    plan.skipped = ("DOCKER-USER does not exist for ipv6 (Docker does not manage "
-                                    "ip6tables here; IPv6 to published ports goes through "
-                                    "docker-proxy and INPUT)")
-                    module.warn(plan.skipped)
-        plans.append(plan)
-
-    changed_families = []
-    if not module.check_mode:
-        try:
-            changed_families = apply_plans(run, plans, p["wait"])
-        except ApplyError as exc:
-            module.fail_json(msg=str(exc))
-        # Read back: the kernel must now hold exactly what we rendered.
-        for plan in plans:
-            if plan.family in changed_families:
-                wanted = plan.after
-                plan.read(run)
-                if plan.before != wanted:
-                    module.fail_json(msg="%s: after applying, %s holds rules that differ from "
-                                         "the ones written (a rendering bug: please report)"
-                                     % (plan.family, plan.chain),
-                                     wanted=wanted, found=plan.before)
-
-    result = {"changed": any(pl.changed for pl in plans) if module.check_mode
-              else bool(changed_families),
-              "chain": policy["chain"], "families": {}}
-    diff = {"before": "", "after": ""}
-    for plan in plans:
-        changed = plan.family in changed_families or (module.check_mode and plan.changed)
-        info = {"changed": changed, "rules": plan.after}
-        if plan.skipped:
-            info["skipped"] = plan.skipped
-        else:
-            before = plan.initial
-            diff["before"] += "# %s\n%s" % (plan.family, plan.rules_text(before))
-            diff["after"] += "# %s\n%s" % (plan.family,
-                                            plan.rules_text(plan.after if changed else before))
-        result["families"][plan.family] = info
-    if module._diff:
-        result["diff"] = diff
-    module.exit_json(**result)
+    run_policy(module, policy, HOOK_DOCKER_USER, create_parent=p["create_docker_user"],
+               missing_parent_v6=MISSING_V6)
 
 
 if __name__ == "__main__":
