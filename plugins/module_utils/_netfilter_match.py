@@ -517,9 +517,10 @@ def _match_physdev(b, opts, neg):
     all_negated = all(k in neg for k in opts)
 
     def physdev(pkt):
-        if pkt.in_iface in ctx.bridges or pkt.out_iface in ctx.bridges:
+        if pkt.in_iface in ctx.bridges:
             return "bridge port (physdev) of the packet not known"
-        # not a bridged packet: the match succeeds only if every option is inverted
+        # Arrived on no bridge, so no bridge-netfilter data (a routed packet only meets
+        # the bridge after FORWARD): the match succeeds only if every option is inverted.
         return all_negated
     b.checks.append(physdev)
 
