@@ -37,47 +37,6 @@ attributes:
     support: full
     description: Shows our chain's rules before and after, per family.
 options:
-  entries:
-    description:
-      - The allow-lists, one per group of published ports.
-    type: list
-    elements: dict
-    default: []
-    suboptions:
-      name:
-        description:
-          - A name for the entry; it appears in every rule's comment
-            (C(dockerguard NAME allow/deny)). Defaults to C(entryN).
-        type: str
-      ports:
-        description:
-          - Published (host) ports, as numbers or ranges C(8000-8100).
-        type: list
-        elements: raw
-        required: true
-      protocol:
-        description: Protocol of the ports; C(all) means TCP and UDP.
-        type: str
-        choices: [tcp, udp, all]
-        default: tcp
-      allow:
-        description:
-          - Sources allowed to reach the ports, IPv4 and IPv6 addresses or CIDRs
-            mixed. A family with no address listed is denied entirely for these ports.
-          - Use C(0.0.0.0/0) and C(::/0) to allow everyone explicitly.
-        type: list
-        elements: str
-        required: true
-      interfaces:
-        description:
-          - Restrict the entry to traffic arriving on these interfaces (C(eth0),
-            wildcard C(eth+)). Default, every interface that is not a Docker bridge.
-        type: list
-        elements: str
-      action:
-        description: What happens to sources not allowed; defaults to I(action).
-        type: str
-        choices: [drop, reject]
   default:
     description:
       - What happens to published ports that no entry names. C(deny) drops every
@@ -85,19 +44,6 @@ options:
     type: str
     choices: [allow, deny]
     default: allow
-  action:
-    description:
-      - Default for I(entries[].action). C(reject) answers TCP with a reset and UDP with
-        ICMP port unreachable.
-    type: str
-    choices: [drop, reject]
-    default: drop
-  state:
-    description:
-      - C(absent) removes our chain and its jump, and nothing else.
-    type: str
-    choices: [present, absent]
-    default: present
   chain:
     description: Name of our chain.
     type: str
@@ -108,15 +54,6 @@ options:
     type: list
     elements: str
     default: [docker0, br-+, docker_gwbridge]
-  families:
-    description:
-      - Families to apply. A family whose DOCKER-USER chain does not exist (IPv6 when
-        Docker does not manage ip6tables) is skipped with a warning, since Docker then
-        serves IPv6 through docker-proxy, where INPUT decides.
-    type: list
-    elements: str
-    choices: [ipv4, ipv6]
-    default: [ipv4, ipv6]
   create_docker_user:
     description:
       - Create DOCKER-USER when it does not exist yet instead of failing. Used at boot,
@@ -124,13 +61,14 @@ options:
         reachable (Docker keeps an existing DOCKER-USER).
     type: bool
     default: false
-  wait:
-    description: Seconds to wait for the xtables lock.
-    type: int
-    default: 10
+extends_documentation_fragment:
+  - dockerguard.firewall.policy
 requirements:
   - iptables and iptables-restore (ip6tables for IPv6) using the backend Docker writes to
 notes:
+  - When DOCKER-USER does not exist for IPv6 (Docker does not manage ip6tables), IPv6 is
+    skipped with a warning; Docker then serves IPv6 through docker-proxy, where INPUT
+    decides (see M(dockerguard.firewall.host_input_policy)).
   - Refuses, touching nothing, when Docker uses its nftables firewall backend or an
     iptables backend other than the one the C(iptables) command uses.
   - To survive reboots and restarts of Docker, use the P(dockerguard.firewall.docker_user#role) role.

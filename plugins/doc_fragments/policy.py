@@ -1,0 +1,83 @@
+# -*- coding: utf-8 -*-
+# Copyright: dockerguard developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+    """Options shared by docker_user_policy and host_input_policy."""
+
+    DOCUMENTATION = r"""
+options:
+  entries:
+    description:
+      - The allow-lists, one per group of ports.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description:
+          - A name for the entry; it appears in every rule's comment
+            (C(dockerguard NAME allow/deny)). Defaults to C(entryN).
+        type: str
+      ports:
+        description:
+          - Ports as numbers or ranges C(8000-8100); for DOCKER-USER the published
+            (host) ports, not the containers' ports.
+        type: list
+        elements: raw
+        required: true
+      protocol:
+        description: Protocol of the ports; C(all) means TCP and UDP.
+        type: str
+        choices: [tcp, udp, all]
+        default: tcp
+      allow:
+        description:
+          - Sources allowed to reach the ports, IPv4 and IPv6 addresses or CIDRs
+            mixed. A family with no address listed is denied entirely for these ports.
+          - Use C(0.0.0.0/0) and C(::/0) to allow everyone explicitly.
+        type: list
+        elements: str
+        required: true
+      interfaces:
+        description:
+          - Restrict the entry to traffic arriving on these interfaces (C(eth0),
+            wildcard C(eth+)). Default, every interface (in DOCKER-USER, every one that
+            is not a Docker bridge).
+        type: list
+        elements: str
+      action:
+        description: What happens to sources not allowed; defaults to I(action).
+        type: str
+        choices: [drop, reject]
+  action:
+    description:
+      - Default for I(entries[].action). C(reject) answers TCP with a reset and UDP with
+        ICMP port unreachable.
+    type: str
+    choices: [drop, reject]
+    default: drop
+  state:
+    description:
+      - C(absent) removes our chain and its jump, and nothing else.
+    type: str
+    choices: [present, absent]
+    default: present
+  families:
+    description:
+      - Families to apply, each in one C(iptables-restore --noflush) transaction (IPv4
+        through iptables, IPv6 through ip6tables).
+    type: list
+    elements: str
+    choices: [ipv4, ipv6]
+    default: [ipv4, ipv6]
+  wait:
+    description: Seconds to wait for the xtables lock.
+    type: int
+    default: 10
+"""
