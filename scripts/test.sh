@@ -1,0 +1,243 @@
+#!/usr/bin/env bash
+# THE test command (README; .ci/run calls exactly this). Sets everything up
+# (scripts/setup.sh), then runs the stages, each with a header and its time:
+#
+#   lint         ansible-lint --offline (production profile, .ansible-lint),
+#                antsibull-changelog lint
+#   sanity       ansible-test sanity --python 3.11, in the laid-out collection tree
+#   unit         pytest tests/unit           (no test collected = failure)
+#   integration  pytest tests/integration    (root + docker; real iptables in netns)
+#   molecule     molecule test, for every molecule/*/molecule.yml
+#   galaxy       ansible-galaxy collection build + install of the tarball into a
+#                temporary path + ansible-doc of every module and filter from there
+#
+#   scripts/test.sh                  every stage
+#   scripts/test.sh unit sanity      only these (in the order above)
+#
+# Every stage runs even when an earlier one failed; the exit status is non-zero when
+# any failed. Reports land in tests/output/ (junit XML for pytest, sanity results).
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+ROOT=$PWD
+
+ALL_STAGES=(lint sanity unit integration molecule galaxy)
+selected=()
+if [ $# -eq 0 ]; then
+  selected=("${ALL_STAGES[@]}")
+else
+  for arg in "$@"; do
+    case " ${ALL_STAGES[*]} " in
+      *" $arg "*) ;;
+      *) echo "test.sh: unknown stage '$arg' (stages: ${ALL_STAGES[*]})" >&2; exit 2 ;;
+    esac
+  done
+  for s in "${ALL_STAGES[@]}"; do   # keep the canonical order
+    for arg in "$@"; do [ "$arg" = "$s" ] && selected+=("$s") && break; done
+  done
+fi
+wants() { case " ${selected[*]} " in *" $1 "*) return 0 ;; esac; return 1; }
+
+VENV=$ROOT/.venv
+OUT=$ROOT/tests/output
+COLL_PARENT=$ROOT/.tmp                      # holds ansible_collections/
+TREE=$COLL_PARENT/ansible_collections/dockerguard/firewall
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+header() { printf '\n==================== %s ====================\n' "$*"; }
+
+# --- setup ------------------------------------------------------------------------
+header "setup"
+t0=$(now)
+setup_args=()
+# The lab images and the Docker engine are for integration and molecule only.
+if ! wants integration && ! wants molecule; then setup_args=(--no-docker); fi
+if ! bash scripts/setup.sh "${setup_args[@]}"; then
+  echo "setup FAILED after $(elapsed "$t0") s" >&2
+  exit 1
+fi
+echo "setup: $(elapsed "$t0") s"
+
+export PATH="$VENV/bin:$PATH"
+export ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 NO_COLOR=1
+mkdir -p "$OUT"
+
+header "layout"
+t0=$(now)
+bash scripts/layout.sh >/dev/null || { echo "layout FAILED" >&2; exit 1; }
+echo "laid out $(find "$TREE" -type f | wc -l) files in ${TREE#"$ROOT"/} ($(elapsed "$t0") s)"
+
+# --- stages -----------------------------------------------------------------------
+stage_lint() {
+  local rc=0
+  # Offline, ansible-lint does not install the collection it lints: point it at the tree.
+  (cd "$TREE" && ANSIBLE_COLLECTIONS_PATH=$COLL_PARENT ansible-lint --offline --nocolor) || rc=1
+  (cd "$TREE" && antsibull-changelog lint) && echo "antsibull-changelog lint: clean" || rc=1
+  return $rc
+}
+
+stage_sanity() {
+  # ansible-test bootstraps pip into each sanity virtualenv with a get-pip script it
+  # downloads from a host this machine cannot reach. It uses a cached copy when one
+  # exists: give it a stand-in that installs the pip bundled with Python (ensurepip);
+  # the sanity requirements themselves then come from the package index as usual.
+  local pip_version cache
+  pip_version=$(python -c 'import types
+from ansible_test._internal.python_requirements import get_venv_packages
+print(get_venv_packages(types.SimpleNamespace(version="3.11"))["pip"])') || return 1
+  cache="$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py"
+  mkdir -p "$(dirname "$cache")"
+  printf '%s\n' '"""Stand-in for get-pip.py (written by scripts/test.sh): pip bundled with Python."""' \
+    'import ensurepip' 'ensurepip.bootstrap(upgrade=True)' >"$cache"
+
+  local rc=0
+  # The machine's pip configuration may name index folders that do not exist: pip
+  # warns about each on every install; drop those lines only.
+  (cd "$TREE" && ansible-test sanity --python 3.11 --requirements --color no 2>&1) |
+    { grep -v "^WARNING: Location 'file:.*' is ignored: it is neither a file nor a directory.$" || true; }
+  [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
+  rm -rf "$OUT/sanity"
+  [ -d "$TREE/tests/output" ] && cp -r "$TREE/tests/output/." "$OUT/sanity/" 2>/dev/null
+  return $rc
+}
+
+# pytest over a directory (at most 30 minutes: CI stops at 90). Exit 5 (nothing collected) fails for unit tests; for
+# integration it fails only when test files exist but nothing was collected.
+run_pytest() {
+  local name=$1 dir=$2 rc
+  if [ "$name" != unit ] && [ -z "$(find "$dir" -name 'test_*.py' 2>/dev/null)" ]; then
+    echo "$name: no test files under $dir yet"
+    return 0
+  fi
+  timeout -k 30 1800 python -m pytest "$dir" -ra -p no:cacheprovider --junitxml="$OUT/junit/$name.xml"
+  rc=$?
+  if [ $rc -eq 5 ]; then echo "$name: pytest collected no tests: FAILED" >&2; return 1; fi
+  return $rc
+}
+
+stage_unit() { run_pytest unit tests/unit; }
+
+stage_integration() {
+  [ "$(id -u)" -eq 0 ] || { echo "integration tests need root" >&2; return 1; }
+  docker info >/dev/null 2>&1 || { echo "integration tests need a running docker engine" >&2; return 1; }
+  run_pytest integration tests/integration
+}
+
+stage_molecule() {
+  local rc=0 n=0 f scenario
+  for f in "$TREE"/molecule/*/molecule.yml; do
+    [ -e "$f" ] || continue
+    scenario=$(basename "$(dirname "$f")")
+    n=$((n + 1))
+    echo "--- molecule scenario: $scenario (at most 20 minutes)"
+    (cd "$TREE" && ANSIBLE_COLLECTIONS_PATH=$COLL_PARENT \
+      timeout -k 60 1200 molecule test --scenario-name "$scenario") || {
+      echo "molecule scenario $scenario FAILED" >&2; rc=1; }
+  done
+  [ $n -gt 0 ] || echo "molecule: no scenarios under molecule/ yet"
+  return $rc
+}
+
+stage_galaxy() {
+  local dist=$ROOT/.tmp/dist inst tarball rc=0
+  rm -rf "$dist"; mkdir -p "$dist"
+  (cd "$TREE" && ansible-galaxy collection build --output-path "$dist") || return 1
+  tarball=$(ls "$dist"/dockerguard-firewall-*.tar.gz) || return 1
+  echo "built ${tarball#"$ROOT"/} ($(du -h "$tarball" | cut -f1), $(tar -tzf "$tarball" | wc -l) entries)"
+  if tar -tzf "$tarball" | grep -E '^(\./)?(tests|scripts|molecule|bench|\.tmp|\.venv|\.git)/'; then
+    echo "the tarball carries the files above, which galaxy.yml's build_ignore should drop" >&2
+    rc=1
+  fi
+
+  inst=$(mktemp -d "$ROOT/.tmp/galaxy-install.XXXX")
+  # --offline: no Galaxy server is reachable; the dependency (community.docker) is
+  # already installed with the ansible package in the venv.
+  if ! ANSIBLE_COLLECTIONS_PATH=$inst ansible-galaxy collection install --offline -p "$inst" "$tarball"; then
+    rm -rf "$inst"; return 1
+  fi
+  local installed=$inst/ansible_collections/dockerguard/firewall
+  [ -f "$installed/MANIFEST.json" ] || { echo "installed collection has no MANIFEST.json" >&2; rc=1; }
+
+  # Every module and filter renders with ansible-doc from the installed copy (run from
+  # a neutral directory, with only the install path configured).
+  adoc() { (cd / && ANSIBLE_COLLECTIONS_PATH=$inst ansible-doc "$@"); }
+  local -a files listed
+  mapfile -t files < <(find "$installed/plugins/modules" -name '*.py' ! -name '__init__.py' \
+    -printf 'dockerguard.firewall.%f\n' 2>/dev/null | sed 's/\.py$//' | sort)
+  mapfile -t listed < <(adoc -t module -l dockerguard.firewall -j | python -c 'import json, sys
+raw = sys.stdin.read().strip()
+print("\n".join(sorted(json.loads(raw))) if raw else "")')
+  if [ "${files[*]}" != "${listed[*]}" ]; then
+    echo "ansible-doc lists modules [${listed[*]}], plugins/modules has [${files[*]}]" >&2
+    rc=1
+  fi
+  [ ${#files[@]} -gt 0 ] || { echo "no modules in the installed collection" >&2; rc=1; }
+  local -a entries=()
+  local name type
+  for name in "${files[@]}"; do entries+=("module:$name"); done
+  while IFS= read -r name; do [ -n "$name" ] && entries+=("filter:$name"); done < <(
+    adoc -t filter -l dockerguard.firewall -j | python -c 'import json, sys
+raw = sys.stdin.read().strip()
+print("\n".join(sorted(json.loads(raw))) if raw else "")')
+  for entry in "${entries[@]}"; do
+    type=${entry%%:*} name=${entry#*:}
+    if adoc -t "$type" -j "$name" | python -c '
+import json, sys
+name, installed = sys.argv[1], sys.argv[2]
+raw = sys.stdin.read()
+if not raw.strip():
+    sys.exit("%s: ansible-doc printed no documentation" % name)
+doc = (json.loads(raw).get(name) or {}).get("doc") or {}
+assert doc.get("short_description"), "%s: no short_description" % name
+where = doc.get("filename", "")
+assert where.startswith(installed + "/"), "%s: rendered from %s" % (name, where)
+' "$name" "$installed" && adoc -t "$type" "$name" >/dev/null; then
+      echo "ansible-doc -t $type $name: ok"
+    else
+      echo "ansible-doc -t $type $name: FAILED" >&2
+      rc=1
+    fi
+  done
+  rm -rf "$inst"
+  return $rc
+}
+
+# The host's own firewall must come out of integration and molecule untouched (LAB.md
+# §5: tests write rules only in lab nodes or network namespaces of their own). Docker
+# edits FORWARD and its own chains as containers come and go, so compare what only a
+# stray test would change: INPUT and OUTPUT, and every builtin chain's policy.
+host_firewall() {
+  local cmd table
+  for cmd in iptables ip6tables; do
+    command -v "$cmd" >/dev/null 2>&1 || continue
+    for table in filter nat mangle raw; do
+      "$cmd" -w -t "$table" -S 2>/dev/null | grep -E '^-P |^-A (INPUT|OUTPUT) ' | sed "s/^/$cmd -t $table /"
+    done
+  done
+}
+
+# --- run --------------------------------------------------------------------------
+declare -A result duration
+failed=0
+for s in "${selected[@]}"; do
+  header "$s"
+  t0=$(now)
+  guard=0
+  case $s in integration | molecule) guard=1; host_firewall >"$ROOT/.tmp/host-firewall.before" ;; esac
+  if "stage_$s"; then result[$s]=PASS; else result[$s]=FAIL; fi
+  if [ $guard = 1 ]; then
+    host_firewall >"$ROOT/.tmp/host-firewall.after"
+    if ! diff -u "$ROOT/.tmp/host-firewall.before" "$ROOT/.tmp/host-firewall.after"; then
+      echo "$s changed the host's own firewall (diff above): tests must use lab nodes or netns" >&2
+      result[$s]=FAIL
+    fi
+  fi
+  [ "${result[$s]}" = PASS ] || failed=$((failed + 1))
+  duration[$s]=$(elapsed "$t0")
+  echo "---- $s: ${result[$s]} (${duration[$s]} s)"
+done
+
+header "summary"
+for s in "${selected[@]}"; do printf '  %-12s %s  %8s s\n' "$s" "${result[$s]}" "${duration[$s]}"; done
+echo "stages: $((${#selected[@]} - failed)) passed, $failed failed"
+[ $failed -eq 0 ]
