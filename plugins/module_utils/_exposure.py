@@ -276,12 +276,14 @@ class Engine(object):
 
     # -- every source --
 
-    def reachability(self, probe=None, sources=None, **kw):
+    def reachability(self, probe=None, sources=None, regions=True, **kw):
         """Who reaches ``destination:dport`` arriving on ``in_interface``.
 
         Returns ``{"exposed": "0.0.0.0/0 except 10.0.0.0/8", "filtered": ...,
         "unknown": ..., "regions": [{"sources", "verdict", "action", "decided_by", ...}],
-        "exposed_cidrs": [...]}``. ``sources`` limits the space (CIDRs; default all).
+        "exposed_cidrs": [...], "exposed_groups": [{"cidr", "except"}]}``. ``sources``
+        limits the space (CIDRs; default all). ``regions=False`` leaves out the
+        per-rule regions (a long blocklist makes one region per blocked address).
         """
         if isinstance(probe, dict):
             kw = dict(probe, **kw)
@@ -292,16 +294,22 @@ class Engine(object):
         if sources is not None:
             space = addr.normalize(addr.parse_cidr(c, fam) for c in _as_list(sources, "sources"))
         pieces = self._decide(fam, space, _packet(p), {}, 0, False)
-        by_verdict = dict((v, addr.EMPTY) for v in VERDICTS)
-        regions = []
+        parts = dict((v, []) for v in VERDICTS)
+        found = []
         for s, final in pieces:
-            by_verdict[final["verdict"]] = addr.union(by_verdict[final["verdict"]], s)
-            region = dict((k, v) for k, v in final.items() if k != "trace")
+            parts[final["verdict"]].extend(s)
+            if not regions:
+                continue
+            region = dict(final)
+            del region["trace"]
             region["sources"] = addr.compact(s, fam)
             region["_start"] = s[0][0]
-            regions.append(region)
-        regions.sort(key=lambda r: r.pop("_start"))
-        out = {"probe": p, "regions": regions}
+            found.append(region)
+        found.sort(key=lambda r: r.pop("_start"))
+        by_verdict = dict((v, addr.normalize(parts[v])) for v in VERDICTS)
+        out = {"probe": p}
+        if regions:
+            out["regions"] = found
         for v in VERDICTS:
             out[v] = addr.compact(by_verdict[v], fam) if by_verdict[v] else "nothing"
         out["exposed_cidrs"] = addr.to_cidrs(by_verdict["exposed"], fam)

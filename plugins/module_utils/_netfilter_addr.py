@@ -83,7 +83,7 @@ def parse_range(text, family=None):
 
 def to_text(value, family):
     if family == "ipv4":
-        return str(ipaddress.IPv4Address(value))
+        return "%d.%d.%d.%d" % (value >> 24, (value >> 16) & 255, (value >> 8) & 255, value & 255)
     return str(ipaddress.IPv6Address(value))
 
 
@@ -121,6 +121,10 @@ def intersect(a, b):
         return a if contains(b, a[0][0]) else EMPTY
     if len(b) == 1 and b[0][0] == b[0][1]:
         return b if contains(a, b[0][0]) else EMPTY
+    if len(b) == 1:
+        return _clip(a, b[0][0], b[0][1])
+    if len(a) == 1:
+        return _clip(b, a[0][0], a[0][1])
     out = []
     i = j = 0
     while i < len(a) and j < len(b):
@@ -171,7 +175,44 @@ def subtract(a, b, family):
         return complement(b, family)
     if len(a) == 1 and a[0][0] == a[0][1]:
         return EMPTY if contains(b, a[0][0]) else a
+    if len(b) == 1:
+        return _cut(a, b[0][0], b[0][1])
     return intersect(a, complement(b, family))
+
+
+def _span(ivs, lo, hi):
+    """Indices [i, j) of the intervals of ``ivs`` that meet [lo, hi]."""
+    i = bisect_right(ivs, (lo, 1 << 129)) - 1
+    if i < 0 or ivs[i][1] < lo:
+        i += 1
+    j = bisect_right(ivs, (hi, 1 << 129))
+    return i, j
+
+
+def _clip(ivs, lo, hi):
+    """ivs ∩ [lo, hi] (bisect and slice: the long sets of a summary stay cheap)."""
+    i, j = _span(ivs, lo, hi)
+    if i >= j:
+        return EMPTY
+    if i == 0 and j == len(ivs) and ivs[0][0] >= lo and ivs[-1][1] <= hi:
+        return ivs
+    mid = list(ivs[i:j])
+    mid[0] = (max(mid[0][0], lo), mid[0][1])
+    mid[-1] = (mid[-1][0], min(mid[-1][1], hi))
+    return tuple(mid)
+
+
+def _cut(ivs, lo, hi):
+    """ivs \\ [lo, hi]."""
+    i, j = _span(ivs, lo, hi)
+    if i >= j:
+        return ivs
+    keep = []
+    if ivs[i][0] < lo:
+        keep.append((ivs[i][0], lo - 1))
+    if ivs[j - 1][1] > hi:
+        keep.append((hi + 1, ivs[j - 1][1]))
+    return ivs[:i] + tuple(keep) + ivs[j:]
 
 
 def size(ivs):
@@ -207,59 +248,112 @@ def to_cidrs(ivs, family):
     return out
 
 
-def _cover(ivs, start, plen, bits):
-    """How the block [start, start + 2**(bits-plen)) meets the set: 'all', 'none', 'some'."""
-    end = start + (1 << (bits - plen)) - 1
-    i = bisect_right(ivs, (start, 1 << 129)) - 1
-    if i >= 0 and ivs[i][0] <= start and ivs[i][1] >= end:
-        return "all"
-    # any interval overlapping [start, end]?
-    k = max(i, 0)
-    while k < len(ivs) and ivs[k][0] <= end:
-        if ivs[k][1] >= start:
-            return "some"
-        k += 1
-    return "none"
+def _count_blocks(lo, hi, bits):
+    """len(_blocks(lo, hi, bits)) without building the list: the blocks below and above
+    the highest bit where lo and hi + 1 differ are the set bits of the two distances."""
+    y = hi + 1
+    if y <= lo:
+        return 0
+    m = (y >> ((lo ^ y).bit_length() - 1)) << ((lo ^ y).bit_length() - 1)
+    return bin(m - lo).count("1") + bin(y - m).count("1")
 
 
-def _plan(ivs, start, plen, bits):
-    """Cheapest description of (set ∩ block) as [(block, [exceptions])].
+def _plan(ivs, i0, i1, start, plen, bits):
+    """Cheapest description of (set ∩ block) as blocks, each with a list of exceptions.
 
-    Returns (cost, groups): cost counts the CIDRs written. A block either splits into
-    its two halves or is written whole with the missing part listed as exceptions.
+    ``ivs[i0:i1]`` are the intervals meeting the block [start, end] (maybe sticking out).
+    Returns (two, neg, choice): ``two`` the fewest CIDRs (blocks + exceptions) for the
+    part of the set in the block, ``neg`` the number of exact CIDRs of the block minus
+    the set, ``choice`` how to print it: ``None`` (nothing), ``"all"``, ``"whole"`` (the
+    block except its holes) or ``(left, right)`` plans.
     """
-    cover = _cover(ivs, start, plen, bits)
-    if cover == "none":
-        return 0, []
-    if cover == "all":
-        return 1, [((start, plen), [])]
-    half = 1 << (bits - plen - 1)
-    c1, g1 = _plan(ivs, start, plen + 1, bits)
-    c2, g2 = _plan(ivs, start + half, plen + 1, bits)
-    split = (c1 + c2, g1 + g2)
-    # whole block minus the holes
     end = start + (1 << (bits - plen)) - 1
-    inside = intersect(ivs, ((start, end),))
-    holes = []
-    nxt = start
-    for lo, hi in inside:
-        if lo > nxt:
-            holes.extend(_blocks(nxt, lo - 1, bits))
-        nxt = hi + 1
-    if nxt <= end:
-        holes.extend(_blocks(nxt, end, bits))
-    whole = (1 + len(holes), [((start, plen), holes)])
-    return whole if whole[0] < split[0] else split
+    if i0 >= i1:
+        return 0, 1, None
+    if ivs[i0][0] <= start and ivs[i0][1] >= end:
+        return 1, 0, "all"
+    if i1 - i0 <= 2:
+        # shortcuts (the common leaves): the part in the block, or the hole, is one CIDR
+        lo, hi = max(ivs[i0][0], start), min(ivs[i1 - 1][1], end)
+        if i1 - i0 == 1 and _count_blocks(lo, hi, bits) == 1:
+            neg = _count_blocks(start, lo - 1, bits) + _count_blocks(hi + 1, end, bits)
+            return 1, neg, ("block", lo, bits - (hi - lo + 1).bit_length() + 1)
+        if lo == start and hi == end:
+            hole_lo = ivs[i0][1] + 1 if i1 - i0 == 2 else None
+            hole_hi = ivs[i0 + 1][0] - 1 if i1 - i0 == 2 else None
+            if hole_lo is not None and _count_blocks(hole_lo, hole_hi, bits) == 1:
+                size_ = hole_hi - hole_lo + 1
+                if size_ * 2 == end - start + 1:  # the hole is a half: the other half
+                    return 1, 1, ("block", start if hole_lo != start else hole_hi + 1,
+                                  plen + 1)
+                return 2, 1, "whole"
+    half = start + (1 << (bits - plen - 1))
+    # intervals of the left half: those starting before ``half``
+    k = i0
+    while k < i1 and ivs[k][0] < half:
+        k += 1
+    left_end = k
+    right_start = k - 1 if k > i0 and ivs[k - 1][1] >= half else k
+    t1, n1, c1 = _plan(ivs, i0, left_end, start, plen + 1, bits)
+    t2, n2, c2 = _plan(ivs, right_start, i1, half, plen + 1, bits)
+    neg = n1 + n2
+    if 1 + neg < t1 + t2:
+        return 1 + neg, neg, "whole"
+    return t1 + t2, neg, (c1, c2)
+
+
+def _emit(ivs, choice, start, plen, bits, out):
+    if choice is None:
+        return
+    if choice == "all":
+        out.append(((start, plen), []))
+        return
+    if choice[0] == "block":
+        out.append(((choice[1], choice[2]), []))
+        return
+    if choice == "whole":
+        end = start + (1 << (bits - plen)) - 1
+        inside = intersect(ivs, ((start, end),))
+        holes = []
+        nxt = start
+        for lo, hi in inside:
+            if lo > nxt:
+                holes.extend(_blocks(nxt, lo - 1, bits))
+            nxt = hi + 1
+        if nxt <= end:
+            holes.extend(_blocks(nxt, end, bits))
+        out.append(((start, plen), holes))
+        return
+    half = start + (1 << (bits - plen - 1))
+    _emit(ivs, choice[0], start, plen + 1, bits, out)
+    _emit(ivs, choice[1], half, plen + 1, bits, out)
+
+
+_COMPACT_CACHE = {}
 
 
 def compact_groups(ivs, family):
     """The set as ``[{"cidr": ..., "except": [...]}]`` using the fewest CIDRs."""
     if not ivs:
         return []
-    bits = BITS[family]
-    _cost, groups = _plan(tuple(ivs), 0, 0, bits)
-    return [{"cidr": _cidr(s, p, family), "except": [_cidr(hs, hp, family) for hs, hp in holes]}
-            for (s, p), holes in groups]
+    ivs = tuple(ivs)
+    if len(ivs) == 1 and _count_blocks(ivs[0][0], ivs[0][1], BITS[family]) == 1:
+        lo, hi = ivs[0]
+        return [{"cidr": _cidr(lo, BITS[family] - (hi - lo + 1).bit_length() + 1, family),
+                 "except": []}]
+    key = (ivs, family)
+    hit = _COMPACT_CACHE.get(key)
+    if hit is None:
+        bits = BITS[family]
+        _two, _neg, choice = _plan(ivs, 0, len(ivs), 0, 0, bits)
+        groups = []
+        _emit(ivs, choice, 0, 0, bits, groups)
+        hit = [(_cidr(s, p, family), [_cidr(hs, hp, family) for hs, hp in holes])
+               for (s, p), holes in groups]
+        if len(_COMPACT_CACHE) > 4096:
+            _COMPACT_CACHE.clear()
+        _COMPACT_CACHE[key] = hit
+    return [{"cidr": c, "except": list(e)} for c, e in hit]
 
 
 def compact(ivs, family):

@@ -658,6 +658,8 @@ def compile_rule(rule, ctx, table, chain, number, chains):
             src = (addr.parse_cidr(rule["source"], fam),)
             if "source" in negated:
                 src = addr.complement(src, fam)
+            elif src[0] != addr.universe(fam)[0]:
+                keys["s"] = src[0]
         if "destination" in rule:
             d = (addr.parse_cidr(rule["destination"], fam),)
             if "destination" in negated:

@@ -58,9 +58,20 @@ def steps(trace):
 
 
 class CompiledChain(object):
-    __slots__ = ("table", "name", "builtin", "policy", "rules", "generic", "buckets", "cache")
+    """A chain's compiled rules and its index.
 
-    def __init__(self, table, name, builtin, policy):
+    Each rule sits in one bucket: the smallest that one of its exact keys allows (one
+    destination address ``d``, destination port ``p``, original destination ``od`` or
+    port ``op``), else - when only a source CIDR singles it out - in a source bucket
+    (looked up only when the walk is for one source address), else among the generic
+    rules every packet looks at. ``candidates`` merges, in rule order, what a packet
+    can match, and caches the list per packet key.
+    """
+
+    __slots__ = ("table", "name", "builtin", "policy", "rules", "generic", "buckets",
+                 "sbuckets", "sall", "bits", "cache")
+
+    def __init__(self, table, name, builtin, policy, bits=32):
         self.table = table
         self.name = name
         self.builtin = builtin
@@ -68,38 +79,53 @@ class CompiledChain(object):
         self.rules = []
         self.generic = []
         self.buckets = {}
+        self.sbuckets = {}
+        self.sall = []
+        self.bits = bits
         self.cache = {}
 
     def index(self):
-        """Put each rule in the smallest bucket one of its exact keys allows."""
         counts = {}
         keyed = []
-        for i, r in enumerate(self.rules):
+        for r in self.rules:
             opts = []
             for kind, value in r.keys.items():
+                if kind == "s":
+                    continue
                 if kind == "mp":
                     opts.append([("p", v) for v in value])
                 else:
-                    opts.append([("op" if kind == "op" else kind, value)])
+                    opts.append([(kind, value)])
             keyed.append(opts)
             for opt in opts:
                 for k in opt:
                     counts[k] = counts.get(k, 0) + 1
         for i, opts in enumerate(keyed):
-            if not opts:
-                self.generic.append(i)
+            if opts:
+                best = min(opts, key=lambda opt: sum(counts[k] for k in opt))
+                for k in best:
+                    self.buckets.setdefault(k, []).append(i)
                 continue
-            best = min(opts, key=lambda opt: sum(counts[k] for k in opt))
-            for k in best:
-                self.buckets.setdefault(k, []).append(i)
+            src = self.rules[i].keys.get("s")
+            if src is not None:
+                lo, hi = src
+                plen = self.bits - (hi - lo + 1).bit_length() + 1
+                self.sbuckets.setdefault(plen, {}).setdefault(lo >> (self.bits - plen),
+                                                              []).append(i)
+                self.sall.append(i)
+                continue
+            self.generic.append(i)
         self.cache = {}
 
-    def candidates(self, pkt, near=False):
-        key = (pkt.dst, pkt.dport, pkt.orig_dst, pkt.orig_dport, near)
+    def candidates(self, pkt, near=False, src=None):
+        """The rules a packet can match, in order; ``src``: its one source, if one."""
+        if not self.sbuckets:
+            src = None
+        key = (pkt.dst, pkt.dport, pkt.orig_dst, pkt.orig_dport, near, src)
         hit = self.cache.get(key)
         if hit is not None:
             return hit
-        if not self.buckets:
+        if not self.buckets and not self.sbuckets:
             hit = self.rules
         else:
             found = set(self.generic)
@@ -109,6 +135,13 @@ class CompiledChain(object):
                 b = self.buckets.get(k)
                 if b:
                     found.update(b)
+            if src is None:
+                found.update(self.sall)
+            else:
+                for plen, table in self.sbuckets.items():
+                    b = table.get(src >> (self.bits - plen))
+                    if b:
+                        found.update(b)
             rules = self.rules
             hit = [rules[i] for i in sorted(found)]
         if len(self.cache) > 20000:
@@ -130,7 +163,8 @@ class CompiledRuleset(object):
             names = frozenset(chains)
             compiled = {}
             for cname, chain in chains.items():
-                cc = CompiledChain(tname, cname, chain.get("builtin", False), chain.get("policy"))
+                cc = CompiledChain(tname, cname, chain.get("builtin", False), chain.get("policy"),
+                                   addr.BITS[self.family])
                 for n, rule in enumerate(chain.get("rules") or (), 1):
                     cc.rules.append(compile_rule(rule, ctx, tname, cname, n, names))
                 cc.index()
@@ -368,7 +402,8 @@ class Walker(object):
         self._tick()
         family = self.family
         ends = []
-        cands = chain.candidates(pkt, self.near)
+        one = S[0][0] if len(S) == 1 and S[0][0] == S[0][1] else None
+        cands = chain.candidates(pkt, self.near, one)
         n = len(cands)
         i = start
         while i < n and S:

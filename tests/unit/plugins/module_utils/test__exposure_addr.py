@@ -95,3 +95,31 @@ def test_compact_and_to_cidrs_are_exact():
         assert got == s
         assert sum(1 + len(g["except"]) for g in a.compact_groups(s, "ipv4")) <= \
             len(a.to_cidrs(s, "ipv4"))
+
+
+def test_count_blocks_matches_blocks():
+    rnd = random.Random(3)
+    for _ in range(2000):
+        lo = rnd.randrange(0, 1 << 32)
+        hi = min((1 << 32) - 1, lo + rnd.randrange(0, 1 << rnd.randint(0, 32)))
+        assert a._count_blocks(lo, hi, 32) == len(a._blocks(lo, hi, 32))
+    assert a._count_blocks(0, (1 << 32) - 1, 32) == 1
+    assert a._count_blocks(5, 4, 32) == 0
+
+
+def test_set_operations_agree_with_brute_force():
+    rnd = random.Random(11)
+
+    def rand_set():
+        return a.normalize((lo, lo + rnd.randrange(0, 6)) for lo in
+                           (rnd.randrange(0, 60) for _ in range(rnd.randint(0, 5))))
+
+    def points(s):
+        return set(x for lo, hi in s for x in range(lo, hi + 1))
+    for _ in range(3000):
+        x, y = rand_set(), rand_set()
+        assert points(a.intersect(x, y)) == points(x) & points(y)
+        assert points(a.subtract(x, y, "ipv4")) == points(x) - points(y)
+        assert points(a.union(x, y)) == points(x) | points(y)
+        for got in (a.intersect(x, y), a.subtract(x, y, "ipv4")):
+            assert tuple(got) == a.normalize(got)
