@@ -42,6 +42,7 @@ from ansible_collections.dockerguard.firewall.plugins.module_utils._netfilter_wa
 
 VERDICTS = ("exposed", "filtered", "unknown")
 MAX_ASSUMPTIONS = 3
+MAX_FORKS = 64
 ARROW = u"\u2192"
 LOOPBACK = {"ipv4": "127.0.0.0/8", "ipv6": "::1/128"}
 
@@ -268,7 +269,7 @@ class Engine(object):
         return self._result(p, final, trace)
 
     def _result(self, p, final, trace):
-        res = dict((k, v) for k, v in final.items() if k != "trace")
+        res = dict((k, v) for k, v in final.items() if k not in ("trace", "_fork"))
         res["probe"] = p
         if trace:
             res["trace"] = [_finish_step(s) for s in steps(final.get("trace"))]
@@ -302,6 +303,7 @@ class Engine(object):
                 continue
             region = dict(final)
             del region["trace"]
+            region.pop("_fork", None)
             region["sources"] = addr.compact(s, fam)
             region["_start"] = s[0][0]
             found.append(region)
@@ -318,19 +320,29 @@ class Engine(object):
 
     # -- the walk with assumptions --
 
-    def _decide(self, fam, sources, pkt, assume, depth, trace):
-        """[(sources, final)] covering ``sources``; unknown rules are tried both ways."""
+    def _decide(self, fam, sources, pkt, assume, depth, trace, budget=None):
+        """[(sources, final)] covering ``sources``; unknown rules are tried both ways.
+
+        A rule whose match cannot be evaluated is taken as matching, then as not
+        matching (up to MAX_ASSUMPTIONS nested rules, MAX_FORKS walks in all); where both
+        walks agree, the verdict stands and names the rule in ``regardless_of``.
+        """
+        if budget is None:
+            budget = [MAX_FORKS]
         pieces = self._pipeline(fam, sources, pkt, assume, trace)
         out = []
         for s, final in pieces:
             rule = final.get("unknown_rule")
-            if final["verdict"] != "unknown" or not rule or not rule.get("fork") \
-                    or depth >= MAX_ASSUMPTIONS:
+            if final["verdict"] != "unknown" or not final.get("_fork") \
+                    or depth >= MAX_ASSUMPTIONS or budget[0] < 2:
                 out.append((s, final))
                 continue
+            budget[0] -= 2
             ref = rule["ref"]
-            yes = self._decide(fam, s, pkt, dict(assume, **{ref: True}), depth + 1, trace)
-            no = self._decide(fam, s, pkt, dict(assume, **{ref: False}), depth + 1, trace)
+            yes = self._decide(fam, s, pkt, dict(assume, **{ref: True}), depth + 1, trace,
+                               budget)
+            no = self._decide(fam, s, pkt, dict(assume, **{ref: False}), depth + 1, trace,
+                              budget)
             for sa, fa in yes:
                 for sb, fb in no:
                     both = addr.intersect(sa, sb)
@@ -340,9 +352,7 @@ class Engine(object):
                         merged = dict(fa)
                         if fa.get("action") != fb.get("action"):
                             merged["action"] = "%s or %s" % (fa["action"], fb["action"])
-                        merged["regardless_of"] = [dict((k, v) for k, v in rule.items()
-                                                        if k != "fork")] + \
-                            fa.get("regardless_of", [])
+                        merged["regardless_of"] = [dict(rule)] + fa.get("regardless_of", [])
                         out.append((both, merged))
                     else:
                         out.append((both, final))
@@ -514,9 +524,10 @@ def _outcome_final(kind, pkt, trace, info):
         unknown = {"ref": by, "reason": info.get("reason")}
         if rule is not None:
             unknown["rule"] = rule.text
-            unknown["fork"] = bool(info.get("fork"))
         f = _final("unknown", "unknown", by, trace, "%s: %s" % (by, info.get("reason")), pkt,
                    unknown_rule=unknown)
+        if info.get("fork"):
+            f["_fork"] = True
     return f
 
 

@@ -367,9 +367,20 @@ class Walker(object):
             tr = False
         out = []
         chains = self.rs.tables.get(table)
-        chain = chains.get(chain_name) if chains is not None else None
-        if chain is None:
+        if chains is None:  # table not loaded (iptables-save lists every loaded one)
             out.append((sources, "accept", pkt, tr, {"by": None, "absent": True}))
+            return out
+        chain = chains.get(chain_name)
+        if chain is None:
+            # A loaded table always has its builtin chains: this listing is partial
+            # (``iptables -S`` excerpt); nothing says what the chain holds.
+            if table == "nat":
+                out.append((sources, "accept", pkt, tr, {"by": None, "absent": True}))
+                return out
+            ref = "%s/%s" % (table, chain_name)
+            t = self._pstep(tr, table, chain_name, "chain not in the listing")
+            out.append((sources, "unknown", pkt, t, {"by": ref, "reason":
+                                                     "%s is not in the listing" % ref}))
             return out
         ends = self._run(chain, 0, sources, pkt, tr, 0, out)
         for s, p, t in ends:

@@ -253,8 +253,10 @@ class TestSwarmIngress(object):
         assert r["dnat"] == "172.18.0.2:80"
         assert r["out_interface"] == "docker_gwbridge"
         assert r["decided_by"] == "filter/DOCKER-INGRESS#1"
+        # not DNATed: local delivery, and the excerpts never show INPUT
         r2 = e.evaluate(probe("203.0.113.5", dport=81, destination="192.168.61.6"))
-        assert r2["verdict"] == "exposed"  # not DNATed: local, INPUT has no rules
+        assert r2["verdict"] == "unknown"
+        assert r2["reason"] == "filter/INPUT: filter/INPUT is not in the listing"
         model = swarm_model()
         model["tables"]["filter"]["chains"]["INPUT"] = {"builtin": True, "policy": None,
                                                        "rules": []}
