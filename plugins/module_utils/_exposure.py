@@ -69,9 +69,10 @@ class Host(object):
     - ``addresses``: more local addresses (``["192.0.2.10", ...]``);
     - ``bridges``: the Docker bridges, ``{"docker0": ["172.17.0.0/16"]}`` or a list of
       interface names (their subnets then come from ``interfaces``);
-    - ``listeners``: ``[{"address": "0.0.0.0", "port": 8080, "protocol": "tcp"}]``; when
-      given, a packet delivered locally reaches something only if a socket listens
-      (``None``: not known, local delivery counts as reaching the port);
+    - ``listeners``: ``[{"address": "0.0.0.0", "port": 8080, "protocol": "tcp"}]`` (also
+      ``dual_stack``: False for an IPV6_V6ONLY ``::`` socket, ``interface`` for one bound
+      to a device); when given, a packet delivered locally reaches something only if a
+      socket listens (``None``: not known, local delivery counts as reaching the port);
     - ``ipsets``: ``{name: ["10.0.0.0/8", ...]}`` members of ipsets rules use;
     - ``default_interface``: where non-local, non-Docker destinations leave;
     - ``route_localnet``: True if 127.0.0.0/8 may arrive from outside ``lo``.
@@ -160,15 +161,20 @@ class Host(object):
                     port = int(item.get("port"))
                 except (TypeError, ValueError):
                     raise ValueError("listener port must be a number: %r" % (item,))
-                if a in ("", "*", "0.0.0.0", "::"):
-                    wild = "::" if a == "::" else ("0.0.0.0" if a == "0.0.0.0" else "*")
-                    if wild == "0.0.0.0" and fam == "ipv6":
-                        continue
-                    lst.append((None, port, proto))
-                    continue
-                if addr.family_of(a) != fam:
-                    continue
-                lst.append((addr.parse_address(a, fam), port, proto))
+                iface = item.get("interface") or None
+                entry = (port, proto) if iface is None else (port, proto, iface)
+                if a in ("", "*"):
+                    lst.append((None,) + entry)
+                elif a == "0.0.0.0":
+                    if fam == "ipv4":
+                        lst.append((None,) + entry)
+                elif a == "::":
+                    # an IPv6 wildcard socket takes IPv4 too unless IPV6_V6ONLY is set
+                    # (dual_stack False); Linux's default (bindv6only=0) when not said
+                    if fam == "ipv6" or item.get("dual_stack", True) is not False:
+                        lst.append((None,) + entry)
+                elif addr.family_of(a) == fam:
+                    lst.append((addr.parse_address(a, fam),) + entry)
         default = facts.get("default_interface")
         if isinstance(default, dict):
             default = default.get(fam)
@@ -476,8 +482,11 @@ class Engine(object):
         if listeners is None or p.dport is None:
             return _final("exposed", "ACCEPT", by, t,
                           "delivered locally to %s (listening sockets not known)" % where, p)
-        for a, port, lproto in listeners:
-            if port == p.dport and lproto == proto and (a is None or a == p.dst):
+        for item in listeners:  # (address|None, port, protocol[, bound interface])
+            a, port, lproto = item[:3]
+            iface = item[3] if len(item) > 3 else None
+            if port == p.dport and lproto == proto and (a is None or a == p.dst) and \
+                    (iface is None or iface == p.in_iface):
                 return _final("exposed", "ACCEPT", by, t,
                               "delivered locally to %s, where a socket listens" % where, p)
         t = _route_step(t, "nothing listens on %s/%s" % (where, proto))
