@@ -1,0 +1,56 @@
+# -*- coding: utf-8 -*-
+# Copyright: dockerguard developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters of the exposure engine: published_ports, exposure, reachability, explain.
+
+Documentation: published_ports.yml, exposure.yml, reachability.yml and explain.yml
+beside this file.
+"""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure
+from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure_report as report
+
+
+def _call(name, func, *args, **kwargs):
+    try:
+        return func(*args, **kwargs)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise AnsibleFilterError("%s: %s" % (name, exc)) from exc
+
+
+def published_ports(docker_facts, include_stopped=False):
+    return _call("published_ports", report.published_ports, docker_facts,
+                 include_stopped=include_stopped)
+
+
+def exposure(iptables_facts, docker_facts, sources=None, trace=True):
+    return _call("exposure", report.exposure, iptables_facts, docker_facts, sources=sources,
+                 trace=trace)
+
+
+def reachability(iptables_facts, docker_facts, interfaces=None, regions=False):
+    return _call("reachability", report.reachability, iptables_facts, docker_facts,
+                 interfaces=interfaces, regions=regions)
+
+
+def explain(result):
+    """The path of one result (or of each result of a list) as text."""
+    if isinstance(result, list):
+        return "\n\n".join(explain(r) for r in result)
+    if not isinstance(result, dict) or "verdict" not in result or "probe" not in result:
+        raise AnsibleFilterError("explain expects a result of the exposure filter (or a list "
+                                 "of them), got %r" % (result,))
+    text = _call("explain", _exposure.explain, result)
+    if result.get("target"):
+        text = "%s\n%s" % (report.describe_target(result["target"]), text)
+    return text
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"published_ports": published_ports, "exposure": exposure,
+                "reachability": reachability, "explain": explain}
