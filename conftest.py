@@ -10,8 +10,15 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 COLLECTIONS = os.path.join(ROOT, ".tmp", "collections")
 LINK = os.path.join(COLLECTIONS, "ansible_collections", "dockerguard", "firewall")
 
-if not os.path.islink(LINK):
-    os.makedirs(os.path.dirname(LINK), exist_ok=True)
-    os.symlink(ROOT, LINK)
-if COLLECTIONS not in sys.path:
-    sys.path.insert(0, COLLECTIONS)
+
+
+def ensure_collection_path():
+    """Create the link tree (once) and put it on sys.path."""
+    if not os.path.islink(LINK):
+        os.makedirs(os.path.dirname(LINK), exist_ok=True)
+        os.symlink(ROOT, LINK)
+    if COLLECTIONS not in sys.path:
+        sys.path.insert(0, COLLECTIONS)
+
+
+ensure_collection_path()

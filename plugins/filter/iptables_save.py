@@ -10,7 +10,7 @@ short_description: Parse iptables-save (or iptables -S) text into the iptables_f
 version_added: 0.1.0
 description:
   - Parses saved iptables text on the controller - the output of
-    C(ansible.builtin.command: iptables-save), a backup file, a paste from a ticket - into
+    the C(iptables-save) command (run with M(ansible.builtin.command)), a backup file, a paste from a ticket - into
     the same model that M(dockerguard.firewall.iptables_facts) returns for one family.
   - Text with C(*table) lines is read as C(iptables-save) output (with or without
     C(-c) counters); otherwise as C(iptables [-t TABLE] -S) output.

@@ -250,7 +250,7 @@ def restore_payload(chain, rules, parent="DOCKER-USER", jump_count=0, jump_first
     lines.append(":%s - [0:0]" % chain)
     lines.extend("-A %s %s" % (chain, r) for r in rules)
     if not (jump_first and jump_count == 1):
-        lines.extend("-D %s -j %s" % (parent, chain) for _ in range(jump_count))
+        lines.extend(["-D %s -j %s" % (parent, chain)] * jump_count)
         lines.append("-I %s 1 -j %s" % (parent, chain))
     lines.append("COMMIT")
     return "\n".join(lines) + "\n"
@@ -259,6 +259,6 @@ def restore_payload(chain, rules, parent="DOCKER-USER", jump_count=0, jump_first
 def removal_payload(chain, parent="DOCKER-USER", jump_count=0):
     """Remove our jump(s) and our chain; nothing else."""
     lines = ["*filter"]
-    lines.extend("-D %s -j %s" % (parent, chain) for _ in range(jump_count))
+    lines.extend(["-D %s -j %s" % (parent, chain)] * jump_count)
     lines.extend(["-F %s" % chain, "-X %s" % chain, "COMMIT"])
     return "\n".join(lines) + "\n"

@@ -20,8 +20,8 @@ description:
     from the top of C(DOCKER-USER). Docker's chains and any other rule in DOCKER-USER
     are never touched.
   - The published port is matched on the connection's original destination
-    (C(-m conntrack --ctorigdstport --ctdir ORIGINAL)): DOCKER-USER sees packets after
-    DNAT, where C(--dport) would be the container's port.
+    (C(-m conntrack --ctorigdstport --ctdir ORIGINAL)), because DOCKER-USER sees packets
+    after DNAT, where C(--dport) would be the container's port.
   - Replies (C(RELATED,ESTABLISHED)) and traffic coming from Docker bridges (I(bridges))
     leave the chain first, so containers' own connections keep working.
   - Each family is applied in one C(iptables-restore --noflush) transaction, tested

@@ -12,7 +12,7 @@ module: host_input_policy
 short_description: Restrict who reaches the host's own ports (host-network containers), in INPUT
 version_added: 0.1.0
 description:
-  - A container run with C(network_mode=host) publishes nothing through Docker's DNAT:
+  - A container run with C(network_mode=host) publishes nothing through Docker's DNAT;
     its ports are the host's own, reached through C(filter INPUT). This module writes
     allow-lists for such ports in a chain of its own (I(chain), default
     C(DOCKERGUARD-INPUT)), jumped to from the top of C(INPUT); nothing else is touched.

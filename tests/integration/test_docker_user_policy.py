@@ -84,7 +84,7 @@ def test_apply_is_exact_idempotent_and_leaves_the_rest_alone(ns):
     assert "-s fd00:250::/64" in saved(ns, "ip6tables-save")
     assert "+-A DOCKERGUARD -s 10.250.1.10/32" in log  # the diff is shown
 
-    again, _ = run(ns, POLICY)
+    again = run(ns, POLICY)[0]
     assert again["changed"] is False
     assert saved(ns) == after4
 
@@ -107,7 +107,7 @@ def test_check_mode_reports_without_writing(ns):
 def test_bad_input_changes_nothing_and_names_the_value(ns, entry, named):
     run(ns, POLICY)  # a policy in place: a bad update must not disturb it
     before4, before6 = saved(ns), saved(ns, "ip6tables-save")
-    out, _ = run(ns, {"entries": [entry]})
+    out = run(ns, {"entries": [entry]})[0]
     assert out["failed"] is True and named in out["msg"], out["msg"]
     assert saved(ns) == before4 and saved(ns, "ip6tables-save") == before6
 
@@ -115,7 +115,7 @@ def test_bad_input_changes_nothing_and_names_the_value(ns, entry, named):
 def test_absent_removes_only_ours(ns):
     original = saved(ns)
     run(ns, POLICY)
-    out, _ = run(ns, {"state": "absent"})
+    out = run(ns, {"state": "absent"})[0]
     assert out["changed"] is True
     assert saved(ns) == original
     assert run(ns, {"state": "absent"})[0]["changed"] is False
@@ -124,7 +124,7 @@ def test_absent_removes_only_ours(ns):
 def test_jump_pushed_down_is_moved_back_to_the_top(ns):
     run(ns, POLICY)
     sh("iptables", "-I", "DOCKER-USER", "1", "-s", "10.250.9.0/24", "-j", "RETURN", ns=ns)
-    out, _ = run(ns, POLICY)
+    out = run(ns, POLICY)[0]
     assert out["changed"] is True and out["families"]["ipv4"]["changed"] is True
     assert out["families"]["ipv6"]["changed"] is False
     user = [l for l in saved(ns).splitlines() if l.startswith("-A DOCKER-USER")]
@@ -135,11 +135,11 @@ def test_jump_pushed_down_is_moved_back_to_the_top(ns):
 def test_missing_docker_user():
     with namespace("dg-it-pol") as name:
         sh("ip6tables", "-N", "DOCKER-USER", ns=name)
-        out, _ = run(name, POLICY)
+        out = run(name, POLICY)[0]
         assert out["failed"] is True and "DOCKER-USER does not exist for ipv4" in out["msg"]
         assert "DOCKERGUARD" not in saved(name) + saved(name, "ip6tables-save")
         # At boot, before Docker: create it (and only then).
-        out, _ = run(name, dict(POLICY, create_docker_user=True))
+        out = run(name, dict(POLICY, create_docker_user=True))[0]
         assert out["changed"] is True
         assert "-A DOCKER-USER -j DOCKERGUARD" in saved(name)
         assert run(name, dict(POLICY, create_docker_user=True))[0]["changed"] is False

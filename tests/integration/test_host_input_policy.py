@@ -2,7 +2,6 @@
 client namespaces, one allowed and one not; plus confirm-or-roll-back for real."""
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -49,7 +48,7 @@ def lab():
              "held = []\n"
              "while True:\n    held.append(s.accept()[0])\n"])
         try:
-            for _ in range(50):
+            for dummy in range(50):
                 if probe(a, HOST_A) == "open":
                     break
                 time.sleep(0.1)
@@ -57,6 +56,10 @@ def lab():
         finally:
             server.kill()
             server.wait()
+
+
+def without_comments(text):
+    return [line for line in text.splitlines() if not line.startswith("#")]
 
 
 def apply(ns, args, extra=()):
@@ -124,8 +127,7 @@ def test_no_confirmation_rolls_back_only_our_chain(lab, tmp_path):
     assert out["failed"] is True and out["rolled_back"] is True
     assert "rolled back" in out["msg"]
     after = sh("iptables-save", "-t", "filter", ns=host)
-    strip = lambda t: [l for l in t.splitlines() if not l.startswith("#")]  # noqa: E731
-    assert strip(after) == strip(before)
+    assert without_comments(after) == without_comments(before)
     assert probe(b, HOST_B) == "open"
     assert not os.path.exists(confirm + ".applied")
 

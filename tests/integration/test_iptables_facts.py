@@ -57,6 +57,7 @@ RULES_V6 = """*filter
 COMMIT
 """
 
+
 def _gather_tasks(args=None):
     return ("    - name: Gather\n"
             "      dockerguard.firewall.iptables_facts: %s\n"
