@@ -15,7 +15,7 @@ description:
   - Text with C(*table) lines is read as C(iptables-save) output (with or without
     C(-c) counters); otherwise as C(iptables [-t TABLE] -S) output.
 author:
-  - dockerguard developers
+  - dockerguard developers (@dockerguard)
 positional: family, table
 options:
   _input:

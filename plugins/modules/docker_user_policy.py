@@ -28,7 +28,7 @@ description:
     first; if IPv6 fails after IPv4 was applied, IPv4 is put back. Input is validated
     before anything is read or written.
 author:
-  - dockerguard developers
+  - dockerguard developers (@dockerguard)
 attributes:
   check_mode:
     support: full

@@ -25,7 +25,7 @@ description:
     controller reconnect and create the file (the P(dockerguard.firewall.host_network#role)
     role does this).
 author:
-  - dockerguard developers
+  - dockerguard developers (@dockerguard)
 attributes:
   check_mode:
     support: full

@@ -21,7 +21,7 @@ description:
   - Read-only; the same parser is available on the controller as the
     P(dockerguard.firewall.iptables_save#filter) filter.
 author:
-  - dockerguard developers
+  - dockerguard developers (@dockerguard)
 attributes:
   check_mode:
     support: full
