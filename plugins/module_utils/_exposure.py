@@ -201,6 +201,10 @@ def make_probe(family=None, source=None, in_interface=None, protocol="tcp",
         addr.parse_address(source, fam)
     if not in_interface or not isinstance(in_interface, str):
         raise ValueError("a probe needs the input interface, got %r" % (in_interface,))
+    if in_interface == "lo":
+        raise ValueError("a probe arriving on lo comes from the host itself: that path "
+                         "(nat OUTPUT, docker-proxy) is not modelled; probe from an interface "
+                         "traffic arrives on")
     proto = str(protocol).lower()
     if proto not in PROTOCOLS or proto in ("all", "0"):
         raise ValueError("protocol must be tcp, udp, sctp, icmp..., got %r" % (protocol,))
@@ -227,7 +231,8 @@ def _packet(p):
     return Packet(family=fam, in_iface=p["in_interface"], out_iface=None,
                   proto=PROTOCOLS[p["protocol"]], dst=dst, dport=p["dport"], sport=p.get("sport"),
                   orig_dst=dst, orig_dport=p["dport"], dnat=False, mark=mark, ctmark=(0, 0),
-                  ct=False, untracked=False, icmp_type=p.get("icmp_type"), local=False)
+                  ct=False, untracked=False, icmp_type=p.get("icmp_type"), local=False,
+                  reply=False)
 
 
 def _rulesets(rulesets):
@@ -400,6 +405,47 @@ class Engine(object):
             else:
                 finals.append((s, _outcome_final(kind, p, t, info)))
 
+    def _hooks(self, walker, hooks, pieces, finals, keep_by=False):
+        """Walk ``pieces`` through ``hooks`` [(table, chain)]; returns what all accept.
+
+        The filter table's accepting rule becomes the pieces' ``by`` unless ``keep_by``.
+        """
+        for table, chain in hooks:
+            nxt = []
+            for s, p, t, by in pieces:
+                if table != "raw" and not p.ct and not p.untracked:
+                    p = p.replace(ct=True)  # conntrack ran (after raw)
+                self._collect(walker.hook(table, chain, s, p, t), nxt, finals,
+                              True if table == "filter" and not keep_by else by)
+            pieces = nxt
+        return pieces
+
+    def _reply(self, walker, pieces, out_iface, local, finals):
+        """Walk the connection's reply (SYN-ACK) back to the client; a piece reaches the
+        port only if its reply gets out too. Returns the pieces whose reply passes."""
+        hooks = ((("raw", "OUTPUT"), ("mangle", "OUTPUT"), ("filter", "OUTPUT"),
+                  ("security", "OUTPUT"), ("mangle", "POSTROUTING")) if local else
+                 (("raw", "PREROUTING"), ("mangle", "PREROUTING"), ("mangle", "FORWARD"),
+                  ("filter", "FORWARD"), ("security", "FORWARD"), ("mangle", "POSTROUTING")))
+        todo = []
+        for s, p, t, by in pieces:
+            if p.untracked:
+                finals.append((s, _final("unknown", "unknown", None, t,
+                                         "the connection is not tracked (NOTRACK): its reply "
+                                         "is a connection of its own, not evaluated", p)))
+                continue
+            client_iface = p.in_iface
+            rp = p.replace(reply=True, in_iface=None if local else out_iface,
+                           out_iface=client_iface, mark=(0, 0), ct=False, local=False)
+            if t is not False:
+                t = _route_step(t, "reply %s -> client, ESTABLISHED, %s out %s" % (
+                    _endpoint(p), "from this host" if local else "in %s" % out_iface,
+                    client_iface))
+            todo.append((s, rp, t, by))
+        passed = self._hooks(walker, hooks, todo, finals, keep_by=True)
+        return [(s, p.replace(reply=False, in_iface=p.out_iface, out_iface=None if local
+                              else out_iface, local=local), t, by) for s, p, t, by in passed]
+
     def _route(self, walker, hf, s, p, t, finals):
         fam = p.family
         tracing = t is not False
@@ -415,14 +461,17 @@ class Engine(object):
         local = hf["local"]
         if loop[0] <= p.dst <= loop[1] or (local is not None and addr.contains(local, p.dst)):
             t = _route_step(t, "%s is an address of this host: local delivery (INPUT)" % dst_text)
-            pieces = [(s, p.replace(local=True), t, None)]
-            for table in ("mangle", "filter", "security"):
-                nxt = []
-                for s2, p2, t2, by in pieces:
-                    self._collect(walker.hook(table, "INPUT", s2, p2, t2), nxt, finals,
-                                  True if table == "filter" else by)
-                pieces = nxt
+            pieces = self._hooks(walker, (("mangle", "INPUT"), ("filter", "INPUT"),
+                                          ("security", "INPUT")),
+                                 [(s, p.replace(local=True), t, None)], finals)
+            served = []
             for s2, p2, t2, by in pieces:
+                closed = self._closed(hf, p2, t2, by)
+                if closed is not None:
+                    finals.append((s2, closed))
+                else:
+                    served.append((s2, p2, t2, by))
+            for s2, p2, t2, by in self._reply(walker, served, None, True, finals):
                 finals.append((s2, self._deliver(hf, p2, t2, by)))
             return
         out_iface = None
@@ -459,15 +508,10 @@ class Engine(object):
             what = ("a container address on Docker bridge %s" % out_iface if container
                     else "routed out %s" % out_iface)
             t = _route_step(t, "%s is %s: forward (FORWARD, -o %s)" % (dst_text, what, out_iface))
-        pieces = [(s, p.replace(out_iface=out_iface), t, None)]
-        for table, chain in (("mangle", "FORWARD"), ("filter", "FORWARD"),
-                             ("security", "FORWARD"), ("mangle", "POSTROUTING")):
-            nxt = []
-            for s2, p2, t2, by in pieces:
-                self._collect(walker.hook(table, chain, s2, p2, t2), nxt, finals,
-                              True if table == "filter" else by)
-            pieces = nxt
-        for s2, p2, t2, by in pieces:
+        pieces = self._hooks(walker, (("mangle", "FORWARD"), ("filter", "FORWARD"),
+                                      ("security", "FORWARD"), ("mangle", "POSTROUTING")),
+                             [(s, p.replace(out_iface=out_iface), t, None)], finals)
+        for s2, p2, t2, by in self._reply(walker, pieces, out_iface, False, finals):
             where = _endpoint(p2)
             finals.append((s2, _final("exposed", "ACCEPT", by, t2,
                                       "forwarded to %s%s" % (
@@ -475,23 +519,31 @@ class Engine(object):
                                           if container else " via %s" % out_iface), p2)))
 
     @staticmethod
-    def _deliver(hf, p, t, by):
+    def _closed(hf, p, t, by):
+        """The final for a locally delivered packet nothing listens for, else None."""
         listeners = hf["listeners"]
-        where = _endpoint(p)
-        proto = PROTOCOL_NAMES.get(p.proto, str(p.proto))
         if listeners is None or p.dport is None:
-            return _final("exposed", "ACCEPT", by, t,
-                          "delivered locally to %s (listening sockets not known)" % where, p)
+            return None
+        proto = PROTOCOL_NAMES.get(p.proto, str(p.proto))
         for item in listeners:  # (address|None, port, protocol[, bound interface])
             a, port, lproto = item[:3]
             iface = item[3] if len(item) > 3 else None
             if port == p.dport and lproto == proto and (a is None or a == p.dst) and \
                     (iface is None or iface == p.in_iface):
-                return _final("exposed", "ACCEPT", by, t,
-                              "delivered locally to %s, where a socket listens" % where, p)
+                return None
+        where = _endpoint(p)
         t = _route_step(t, "nothing listens on %s/%s" % (where, proto))
         return _final("filtered", "closed", by, t,
                       "accepted by the firewall but nothing listens on %s/%s" % (where, proto), p)
+
+    @staticmethod
+    def _deliver(hf, p, t, by):
+        where = _endpoint(p)
+        if hf["listeners"] is None or p.dport is None:
+            return _final("exposed", "ACCEPT", by, t,
+                          "delivered locally to %s (listening sockets not known)" % where, p)
+        return _final("exposed", "ACCEPT", by, t,
+                      "delivered locally to %s, where a socket listens" % where, p)
 
 
 def _endpoint(p):
@@ -512,10 +564,15 @@ def _final(verdict, action, by, trace, reason, pkt=None, **extra):
     out = {"verdict": verdict, "action": action, "decided_by": by, "reason": reason,
            "trace": trace}
     if pkt is not None:
-        out["path"] = "local" if pkt.local else ("forward" if pkt.out_iface else None)
+        if pkt.reply:
+            out["path"] = "forward" if pkt.in_iface else "local"
+        else:
+            out["path"] = "local" if pkt.local else ("forward" if pkt.out_iface else None)
         if pkt.dnat:
             out["dnat"] = _endpoint(pkt)
-        if pkt.out_iface:
+        if pkt.reply and pkt.in_iface:
+            out["out_interface"] = pkt.in_iface
+        elif pkt.out_iface and not pkt.reply:
             out["out_interface"] = pkt.out_iface
     out.update(extra)
     return out
@@ -523,7 +580,12 @@ def _final(verdict, action, by, trace, reason, pkt=None, **extra):
 
 def _outcome_final(kind, pkt, trace, info):
     by = info.get("by")
-    if kind == "drop":
+    if pkt.reply and kind in ("drop", "reject"):
+        # the client never hears back, whatever the rule sends to the server side
+        f = _final("filtered", "DROP", by, trace, "the reply is %s by %s: the client's "
+                   "connection times out" % ("dropped" if kind == "drop" else "rejected", by),
+                   pkt, direction="reply")
+    elif kind == "drop":
         f = _final("filtered", "DROP", by, trace, "dropped by %s" % by, pkt)
     elif kind == "reject":
         f = _final("filtered", "REJECT", by, trace, "rejected by %s (%s)"

@@ -52,11 +52,17 @@ OPAQUE_TARGETS = frozenset(("QUEUE", "NFQUEUE", "TPROXY", "SYNPROXY", "MIRROR"))
 
 PACKET_FIELDS = ("family", "in_iface", "out_iface", "proto", "dst", "dport", "sport",
                  "orig_dst", "orig_dport", "dnat", "mark", "ctmark", "ct", "untracked",
-                 "icmp_type", "local")
+                 "icmp_type", "local", "reply")
 
 
 class Packet(object):
     """What the rules can see of the probe, minus its source address (immutable).
+
+    ``reply``: the packet is the connection's first answer (SYN-ACK). Its rules are
+    compiled with source and destination swapped (see ``compile_rule``), so ``dst`` and
+    ``dport`` still name the server end (the container or host address and port, after
+    DNAT) and the client stays the set-valued end; ``in_iface``/``out_iface`` are the
+    reply's own.
 
     ``mark``/``ctmark`` are ``(known_bits, value)``: a fresh packet's mark is unknown
     (``(0, 0)``); ``MARK``/``CONNMARK`` targets make bits known. ``ct`` is False until
@@ -153,10 +159,11 @@ class CRule(object):
 
     __slots__ = ("table", "chain", "number", "text", "proto", "proto_neg", "iin", "iout",
                  "dst", "checks", "src", "srcfns", "unknown", "target", "kind", "goto",
-                 "topts", "keys", "near")
+                 "topts", "keys", "near", "reply")
 
     def ref(self):
-        return "%s/%s#%d" % (self.table, self.chain, self.number)
+        ref = "%s/%s#%d" % (self.table, self.chain, self.number)
+        return ref + " (reply)" if self.reply else ref
 
 
 def _iface(value, negated):
@@ -215,21 +222,26 @@ def _port_check(ranges, negated, field):
 
 
 def sport_result(ranges, negated, sport):
-    """Source port: the probe's own, or any ephemeral port when it names none."""
+    """The client's port: the probe's own, or else one the client picks at random in
+    1024-65535. A rule covering all of them matches; one naming single ports (a service
+    port, a list of them) is taken as not matching - a client does not pick those on
+    purpose; a range covering part of them cannot be decided."""
     lo_s, hi_s = (sport, sport) if sport is not None else EPHEMERAL
     covered = 0
     overlap = False
+    singles = True
     for lo, hi in ranges:
         a, b = max(lo, lo_s), min(hi, hi_s)
         if a <= b:
             overlap = True
             covered += b - a + 1
+            singles = singles and lo == hi
     if covered >= hi_s - lo_s + 1:
         hit = True
-    elif not overlap:
+    elif not overlap or (sport is None and singles):
         hit = False
     else:
-        return "source port not known (the client picks it; %d-%d)" % EPHEMERAL
+        return "the client's source port is not known (it picks one in %d-%d)" % EPHEMERAL
     return hit != negated
 
 
@@ -263,9 +275,10 @@ def _states(pkt, conntrack):
         return ("UNTRACKED",)
     if not pkt.ct:
         return ("INVALID",)
+    first = "ESTABLISHED" if pkt.reply else "NEW"
     if conntrack and pkt.dnat:
-        return ("NEW", "DNAT")
-    return ("NEW",)
+        return (first, "DNAT")
+    return (first,)
 
 
 def _split_list(value):
@@ -334,8 +347,9 @@ def _match_ports(b, name, opts, neg, proto):
                 comp = sum(TCP_FLAGS[f] for f in value[1].upper().split(",") if f)
 
             def flags(pkt, mask=mask, comp=comp, negated=negated):
-                # a probe is the first packet of a connection: SYN alone
-                return ((TCP_FLAGS["SYN"] & mask) == comp) != negated
+                # a probe is the first packet of a connection (SYN), its reply SYN-ACK
+                have = TCP_FLAGS["SYN"] | (TCP_FLAGS["ACK"] if pkt.reply else 0)
+                return ((have & mask) == comp) != negated
             b.checks.append(flags)
         else:
             b.unknown.append("%s --%s" % (name, base))
@@ -412,10 +426,16 @@ def _match_conntrack(b, opts, neg, fam):
             b.checks.append(_sport_check(parse_ports(value), negated))
         elif base == "ctdir":
             original = str(value).upper() == "ORIGINAL"
-            b.checks.append(lambda pkt, o=original, n=negated: o != n)
+            b.checks.append(lambda pkt, o=original, n=negated: (o != bool(pkt.reply)) != n)
         elif base == "ctstatus":
-            # a NEW connection has none of EXPECTED, SEEN_REPLY, ASSURED, CONFIRMED
-            b.checks.append(lambda pkt, n=negated: n)
+            # a NEW connection has none of EXPECTED, SEEN_REPLY, ASSURED, CONFIRMED; at
+            # its first reply it is CONFIRMED and SEEN_REPLY (not yet ASSURED)
+            wanted = frozenset(_split_list(value))
+
+            def status(pkt, wanted=wanted, negated=negated):
+                have = ("CONFIRMED", "SEEN_REPLY") if pkt.reply else ()
+                return bool(wanted.intersection(have)) != negated
+            b.checks.append(status)
         else:
             b.unknown.append("conntrack --%s" % base)
 
@@ -625,11 +645,74 @@ _KNOWN_OPTS = {
 }
 
 
-def compile_rule(rule, ctx, table, chain, number, chains):
-    """Compile one model rule; ``chains`` are the names of the table's chains."""
+_SWAP_PARAMS = {"source": "destination", "destination": "source"}
+_SWAP_OPTS = {
+    "tcp": {"sport": "dport", "dport": "sport", "source-port": "destination-port",
+            "destination-port": "source-port"},
+    "multiport": {"sports": "dports", "dports": "sports", "source-ports": "destination-ports",
+                  "destination-ports": "source-ports"},
+    "iprange": {"src-range": "dst-range", "dst-range": "src-range"},
+    "addrtype": {"src-type": "dst-type", "dst-type": "src-type"},
+}
+for _p in ("udp", "sctp", "udplite", "dccp"):
+    _SWAP_OPTS[_p] = _SWAP_OPTS["tcp"]
+
+
+def _swap_key(key, table):
+    base, sep, rest = key.partition("#")
+    return table.get(base, base) + sep + rest
+
+
+def swap_rule(rule):
+    """The rule as seen from the reply's side: source and destination parts exchanged
+    (``-s``/``-d``, ports, ``--src-range``/``--dst-range``, ``--src-type``/``--dst-type``,
+    ipset ``src``/``dst``). Conntrack tuple matches and interfaces stay as they are."""
+    out = dict(rule)
+    for a, b in (("source", "destination"),):
+        va, vb = rule.get(a), rule.get(b)
+        out.pop(a, None)
+        out.pop(b, None)
+        if va is not None:
+            out[b] = va
+        if vb is not None:
+            out[a] = vb
+    if "negated" in rule:
+        out["negated"] = [_SWAP_PARAMS.get(n, n) for n in rule["negated"]]
+    matches = []
+    for m in rule.get("matches", ()):
+        table = _SWAP_OPTS.get(m["name"])
+        m = dict(m)
+        if table:
+            m["options"] = dict((_swap_key(k, table), v) for k, v in m.get("options", {}).items())
+            if "negated" in m:
+                m["negated"] = [_swap_key(k, table) for k in m["negated"]]
+        elif m["name"] == "set":
+            opts = {}
+            for k, v in m.get("options", {}).items():
+                if k.split("#")[0] == "match-set" and isinstance(v, list) and len(v) == 2:
+                    flags = ",".join({"src": "dst", "dst": "src"}.get(f, f)
+                                     for f in v[1].split(","))
+                    v = [v[0], flags]
+                opts[k] = v
+            m["options"] = opts
+        matches.append(m)
+    if matches:
+        out["matches"] = matches
+    return out
+
+
+def compile_rule(rule, ctx, table, chain, number, chains, reply=False):
+    """Compile one model rule; ``chains`` are the names of the table's chains.
+
+    ``reply=True`` compiles it for the connection's reply packet (``swap_rule``).
+    """
+    text = rule.get("rule") or ""
+    if reply:
+        rule = swap_rule(rule)
     r = CRule()
+    r.reply = reply
     r.table, r.chain, r.number = table, chain, number
-    r.text = rule.get("rule") or ""
+    r.text = text
     r.proto = None
     r.proto_neg = False
     r.iin = r.iout = r.dst = None

@@ -151,14 +151,24 @@ class CompiledChain(object):
 
 
 class CompiledRuleset(object):
-    """One family's model, compiled against the host facts in ``ctx``."""
+    """One family's model, compiled against the host facts in ``ctx``.
+
+    ``tables`` hold the rules as the connection's first packet sees them; ``view(True)``
+    compiles (once, on first use) the view of its reply packet.
+    """
 
     def __init__(self, model, ctx):
         self.family = model.get("family", ctx.family)
         self.ctx = ctx
-        self.tables = {}
+        self.model = model
         self.rule_count = 0
-        for tname, table in (model.get("tables") or {}).items():
+        self.tables = self._compile(False)
+        self.reply_tables = None
+
+    def _compile(self, reply):
+        tables = {}
+        count = 0
+        for tname, table in (self.model.get("tables") or {}).items():
             chains = table.get("chains") or {}
             names = frozenset(chains)
             compiled = {}
@@ -166,11 +176,20 @@ class CompiledRuleset(object):
                 cc = CompiledChain(tname, cname, chain.get("builtin", False), chain.get("policy"),
                                    addr.BITS[self.family])
                 for n, rule in enumerate(chain.get("rules") or (), 1):
-                    cc.rules.append(compile_rule(rule, ctx, tname, cname, n, names))
+                    cc.rules.append(compile_rule(rule, self.ctx, tname, cname, n, names, reply))
                 cc.index()
-                self.rule_count += len(cc.rules)
+                count += len(cc.rules)
                 compiled[cname] = cc
-            self.tables[tname] = compiled
+            tables[tname] = compiled
+        self.rule_count = count
+        return tables
+
+    def view(self, reply):
+        if not reply:
+            return self.tables
+        if self.reply_tables is None:
+            self.reply_tables = self._compile(True)
+        return self.reply_tables
 
 
 def _mark_and(known, value, mask):
@@ -366,7 +385,7 @@ class Walker(object):
         if not self.tracing:
             tr = False
         out = []
-        chains = self.rs.tables.get(table)
+        chains = self.rs.view(pkt.reply).get(table)
         if chains is None:  # table not loaded (iptables-save lists every loaded one)
             out.append((sources, "accept", pkt, tr, {"by": None, "absent": True}))
             return out
@@ -422,7 +441,7 @@ class Walker(object):
             i += 1
             st = evaluate(r, pkt)
             if st is False:
-                if self.near and tr is not False and pkt.dnat:
+                if self.near and tr is not False and pkt.dnat and not pkt.reply:
                     tr = self._near_miss(r, pkt, tr)
                 continue
             rs = r.src if not r.srcfns else source_set(r, pkt)
@@ -472,7 +491,7 @@ class Walker(object):
                                  "rule": r}))
                     S = rest
                     continue
-                sub = self.rs.tables[r.table][r.target]
+                sub = self.rs.view(r.reply)[r.table][r.target]
                 trj = self._step(tr, r, assumed + ("goto %s" if r.goto else "jump %s") % r.target)
                 back = self._run(sub, 0, M, pkt, trj, depth + 1, out)
                 if r.goto:

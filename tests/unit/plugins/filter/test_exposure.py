@@ -91,7 +91,10 @@ def test_exposure_default_sources_and_trace():
     assert r["verdict"] == "exposed"
     assert r["dnat"] == "172.18.0.2:80"
     assert r["probe"]["destination"] == HOST
-    assert [s["ref"] for s in r["trace"]][-1] == "filter/DOCKER#1"
+    assert r["decided_by"] == "filter/DOCKER#1"
+    refs = [s["ref"] for s in r["trace"]]
+    assert refs[refs.index("filter/DOCKER#1") + 1] == "routing"  # then the reply
+    assert refs[-1] == "filter/DOCKER-FORWARD#4"  # -i docker0 -j ACCEPT lets it out
     assert r["id"] == "published dg-it-docker-cap-web 0.0.0.0:8080/tcp from public-ipv4@eth0"
 
 

@@ -137,7 +137,7 @@ class TestRealDocker285(object):
         assert r["verdict"] == "exposed"
         assert r["path"] == "local"
         assert "where a socket listens" in r["reason"]
-        assert refs(r)[-1] == "filter/INPUT"
+        assert refs(r)[-3:] == ["filter/INPUT", "routing", "filter/OUTPUT"]  # the reply
 
 
 # --- seed 002: INPUT restricts 80, Docker forwards it anyway --------------------------
@@ -310,6 +310,8 @@ COMMIT
 -A FORWARD -j DOCKER-USER
 -A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 -A FORWARD -o docker0 -j DOCKER
+-A FORWARD -i docker0 ! -o docker0 -j ACCEPT
+-A FORWARD -i docker0 -o docker0 -j ACCEPT
 -A DOCKER -d 172.18.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT
 -A DOCKER -d 172.18.0.3/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT
 %(user)s
@@ -381,7 +383,7 @@ class TestDockerUser(object):
             ":DOCKER-USER - [0:0]", ":DOCKER-USER - [0:0]\n:ALLOW - [0:0]").replace(
             "-A DOCKER-USER -j RETURN", "-A DOCKER-USER -j RETURN\n"
             "-A ALLOW -s 10.99.0.0/16 -j ACCEPT\n"
-            "-A ALLOW -p tcp -m conntrack --ctorigdstport 8080 -j DROP")
+            "-A ALLOW -p tcp -m conntrack --ctorigdstport 8080 --ctdir ORIGINAL -j DROP")
         e = ex.Engine(parse_save(text), HOST)
         assert e.evaluate(probe("10.99.1.1"))["verdict"] == "exposed"
         r = e.evaluate(probe("10.250.0.20"))
@@ -389,7 +391,8 @@ class TestDockerUser(object):
         # port 9090 (other container): ALLOW falls off its end -> back to FORWARD, not DOCKER-USER
         r = e.evaluate(probe("10.250.0.20", destination="127.0.0.1", dport=9090))
         assert "filter/DOCKER-USER#2" not in refs(r)
-        assert refs(r)[-2:] == ["filter/FORWARD#3", "filter/DOCKER#2"]
+        path = refs(r)
+        assert path[path.index("filter/DOCKER#2") - 1] == "filter/FORWARD#3"
         assert r["verdict"] == "exposed"
 
 
@@ -414,8 +417,8 @@ class TestLocalhostPublish(object):
         e = docker2010(host=self.host, extra=raw)
         r = e.evaluate(probe("10.250.0.20", destination="127.0.0.1", dport=9090))
         assert (r["verdict"], r["decided_by"]) == ("filtered", "raw/PREROUTING#1")
-        local = e.evaluate(probe("127.0.0.1", destination="127.0.0.1", dport=9090, iface="lo"))
-        assert local["verdict"] == "exposed"
+        with pytest.raises(ValueError, match="comes from the host itself"):
+            e.evaluate(probe("127.0.0.1", destination="127.0.0.1", dport=9090, iface="lo"))
 
     def test_loopback_without_dnat_is_martian(self):
         r = docker2010(host=self.host).evaluate(
@@ -457,6 +460,7 @@ class TestHostNetworkAndProxy(object):
                 "--to-destination [fd00:d0c::2]:80\nCOMMIT\n"
                 "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:DOCKER - [0:0]\n"
                 "-A FORWARD -o docker0 -j DOCKER\n"
+                "-A FORWARD -i docker0 ! -o docker0 -j ACCEPT\n"
                 "-A DOCKER -d fd00:d0c::2/128 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 "
                 "-j ACCEPT\nCOMMIT\n")
         host = dict(HOST, bridges={"docker0": ["172.18.0.0/16", "fd00:d0c::/64"]})
@@ -494,7 +498,7 @@ class TestUnknown(object):
 
     def test_ipset_unknown_unless_members_given(self):
         user = "-A DOCKER-USER -m set ! --match-set allow src -p tcp -m conntrack " \
-               "--ctorigdstport 8080 -j DROP"
+               "--ctorigdstport 8080 --ctdir ORIGINAL -j DROP"
         r = docker2010(user).evaluate(probe("10.250.0.20"))
         assert r["verdict"] == "unknown"
         assert "ipset allow" in r["reason"]
@@ -531,11 +535,16 @@ class TestUnknown(object):
 class TestMatches(object):
     @pytest.mark.parametrize("user,verdict", [
         ("-A DOCKER-USER -m conntrack --ctstate NEW -j DROP", "filtered"),
-        ("-A DOCKER-USER -m conntrack --ctstate RELATED,ESTABLISHED -j DROP", "exposed"),
+        # the reply (SYN-ACK) is ESTABLISHED: dropping it kills the connection
+        ("-A DOCKER-USER -m conntrack --ctstate RELATED,ESTABLISHED -j DROP", "filtered"),
+        ("-A DOCKER-USER -m conntrack --ctstate NEW,DNAT -j ACCEPT", "exposed"),
         ("-A DOCKER-USER -m conntrack --ctstate DNAT -j DROP", "filtered"),
         ("-A DOCKER-USER -m conntrack ! --ctstate DNAT -j DROP", "exposed"),
         ("-A DOCKER-USER -m state --state NEW -j DROP", "filtered"),
-        ("-A DOCKER-USER -m conntrack --ctdir REPLY -j DROP", "exposed"),
+        ("-A DOCKER-USER -m conntrack --ctdir REPLY -j DROP", "filtered"),
+        ("-A DOCKER-USER -m conntrack --ctdir REPLY -j RETURN", "exposed"),
+        ("-A DOCKER-USER -m conntrack --ctstatus SEEN_REPLY -j DROP", "filtered"),
+        ("-A DOCKER-USER -m conntrack --ctstatus ASSURED -j DROP", "exposed"),
         ("-A DOCKER-USER -m conntrack --ctorigsrc 10.250.0.0/24 -j DROP", "filtered"),
         ("-A DOCKER-USER -m conntrack --ctreplsrc 172.18.0.2 -j DROP", "filtered"),
         ("-A DOCKER-USER -m conntrack --ctorigdstport 8000:8100 -j DROP", "filtered"),
@@ -547,17 +556,28 @@ class TestMatches(object):
         ("-A DOCKER-USER -m iprange --dst-range 172.18.0.1-172.18.0.9 -j DROP", "filtered"),
         ("-A DOCKER-USER -p tcp -m tcp --syn -j DROP", "filtered"),
         ("-A DOCKER-USER -p tcp -m tcp --tcp-flags SYN,ACK ACK -j DROP", "exposed"),
-        ("-A DOCKER-USER -p tcp -m tcp --sport 0:1023 -j DROP", "exposed"),
+        # the reply comes from the container's port 80
+        ("-A DOCKER-USER -p tcp -m tcp --sport 0:1023 -j DROP", "filtered"),
+        ("-A DOCKER-USER -p tcp -m tcp --sport 0:1023 -m conntrack --ctdir ORIGINAL -j DROP",
+         "exposed"),
         ("-A DOCKER-USER -p tcp -m tcp --sport 1024:65535 -j DROP", "filtered"),
         ("-A DOCKER-USER -p udp -j DROP", "exposed"),
         ("-A DOCKER-USER ! -p udp -j DROP", "filtered"),
         ("-A DOCKER-USER -p tcp -m comment --comment \"block all\" -j DROP", "filtered"),
         ("-A DOCKER-USER -f -j DROP", "exposed"),
-        ("-A DOCKER-USER -m physdev --physdev-is-bridged -j DROP", "exposed"),
+        # the reply arrives on docker0, a bridge: bridge-netfilter data not known
+        ("-A DOCKER-USER -m physdev --physdev-is-bridged -j DROP", "unknown"),
+        ("-A DOCKER-USER -i eth0 -m physdev --physdev-is-bridged -j DROP", "exposed"),
         ("-A DOCKER-USER -m pkttype --pkt-type unicast -j DROP", "filtered"),
         ("-A DOCKER-USER -m connmark --mark 0x0 -j DROP", "filtered"),
         ("-A DOCKER-USER -o docker0 -d 172.18.0.0/16 -j DROP", "filtered"),
-        ("-A DOCKER-USER ! -o docker0 -j DROP", "exposed"),
+        ("-A DOCKER-USER ! -o docker0 -j DROP", "filtered"),  # the reply leaves on eth0
+        ("-A DOCKER-USER ! -o docker0 ! -i docker0 -j DROP", "exposed"),
+        ("-A DOCKER-USER -s 10.250.0.0/24 -d 172.18.0.2 -j ACCEPT\n"
+         "-A DOCKER-USER -j DROP", "filtered"),   # no rule lets the reply out
+        ("-A DOCKER-USER -s 10.250.0.0/24 -d 172.18.0.2 -j ACCEPT\n"
+         "-A DOCKER-USER -d 10.250.0.0/24 -s 172.18.0.2 -j ACCEPT\n"
+         "-A DOCKER-USER -j DROP", "exposed"),
     ])
     def test_match(self, user, verdict):
         assert docker2010(user).evaluate(probe("10.250.0.20"))["verdict"] == verdict
