@@ -22,6 +22,9 @@ connection, and the test asserts verdict == outcome: ``exposed`` iff an HTTP ans
 back; for ``filtered``, DROP iff the connection timed out (REJECT and "nothing listens"
 are refused at once).
 
+The module docker_exposure_info then runs on the Docker 28.5 node through Ansible (the
+``community.docker.docker`` connection) and must give the same verdicts.
+
 Never touches the host's own firewall: rules are written inside the nodes only. Names
 start with dg-gt-, addresses stay in 10.250.44.0/24; everything is removed at the end.
 Needs a docker daemon and the lab images (scripts/lab/images.sh builds them).
@@ -30,8 +33,11 @@ Needs a docker daemon and the lab images (scripts/lab/images.sh builds them).
 from __future__ import absolute_import, division, print_function
 
 import json
+import os
 import shutil
 import subprocess
+import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -293,3 +299,65 @@ def test_engine_verdict_equals_real_packets(lab, label):
     assert summary[8081]["exposed"] == "10.250.44.10/32"
     assert summary[8088]["exposed"] == "%s, %s" % (CIDR_A, CIDR_B)
     assert summary[8086]["exposed"] == "10.250.44.10/32"
+
+
+def _ansible_module(node, module, args):
+    """Run ``module`` on the lab node with ``ansible`` (docker connection); its result."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(os.path.dirname(here))
+    collections = os.path.join(root, ".tmp", "collections")
+    inventory = json.dumps({"all": {"hosts": {node: {
+        "ansible_connection": "community.docker.docker",
+        "ansible_python_interpreter": "/usr/bin/python3"}}}})
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections,
+               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+               ANSIBLE_NOCOLOR="1", ANSIBLE_DEPRECATION_WARNINGS="0",
+               ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
+    fd, inv_path = tempfile.mkstemp(prefix="dg-gt-", suffix=".json")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(inventory)
+    try:
+        binary = os.path.join(os.path.dirname(sys.executable), "ansible")
+        proc = subprocess.run([binary if os.path.exists(binary) else "ansible", node, "-i",
+                               inv_path, "-m", module, "-a", json.dumps(args)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=600)
+    finally:
+        os.unlink(inv_path)
+    out = proc.stdout.decode("utf-8", "replace")
+    try:
+        data = json.loads(out[out.index("{"):])
+        return data["plays"][0]["tasks"][0]["hosts"][node]
+    except (ValueError, KeyError, IndexError):
+        raise AssertionError("ansible gave no JSON result (rc=%d):\n%s\n%s" % (
+            proc.returncode, out, proc.stderr.decode("utf-8", "replace")))
+
+
+def test_docker_exposure_info_module_agrees(lab):
+    label = "docker-28.5"
+    node = lab[label]
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    try:
+        import docker_lab  # the Docker SDK is not in the node images: copy ours in
+    except ImportError:
+        pytest.skip("tests/integration/docker_lab.py (install_sdk) not available")
+    docker_lab.install_sdk(node)
+    sources = [{"name": name, "address": address, "interface": "eth0"}
+               for name, address in sorted(PROBES.items())]
+    res = _ansible_module(node, "dockerguard.firewall.docker_exposure_info",
+                          {"sources": sources, "trace": False, "families": ["ipv4"]})
+    assert not res.get("failed"), res.get("msg")
+    assert res["changed"] is False
+    got = {}
+    for r in res["exposure"]:
+        if r["target"]["host_port"] in SITUATIONS:
+            got[r["target"]["host_port"], r["source"]["name"]] = r["verdict"]
+    want = dict(((port, source), verdict) for port, row in EXPECTED.items()
+                for source, verdict in row.items())
+    assert got == want
+    assert "trace" not in res["exposure"][0]
+    summary = dict((e["target"]["host_port"], e["exposed"]) for e in res["reachability"]
+                   if e["interface"] == "eth0")
+    assert summary[8081] == "10.250.44.10/32"
+    assert summary[8088] == "%s, %s" % (CIDR_A, CIDR_B)
+    assert summary[8089] == "nothing"
+    assert res["summary"]["exposed"] == sum(v == "exposed" for v in got.values())
