@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark: the exposure engine (plugins/module_utils/_exposure.py).
 
 Generates Docker 28-like hosts (no kernel involved): P published ports, each with a
@@ -23,7 +22,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import conftest  # noqa: E402,F401  (makes the collection importable)
+# conftest makes the collection importable
+import conftest  # noqa: E402,F401  pylint: disable=unused-import
 from ansible_collections.dockerguard.firewall.plugins.module_utils._iptables import (  # noqa: E402
     count_rules, parse_save)
 from ansible_collections.dockerguard.firewall.plugins.module_utils._exposure import (  # noqa: E402
@@ -186,8 +186,8 @@ def main():
             ok_v, ok_s = v <= 2.0, s <= 5.0
             failed = failed or not (ok_v and ok_s)
             print("        target at 10k rules / 1000 ports: verdicts %.2f s (<= 2: %s), "
-                  "summary %.2f s (<= 5: %s)" % (v, "ok" if ok_v else "MISSED",
-                                                  s, "ok" if ok_s else "MISSED"))
+                  "summary %.2f s (<= 5: %s)"
+                  % (v, "ok" if ok_v else "MISSED", s, "ok" if ok_s else "MISSED"))
     print("sample summary (port 20000, eth0): exposed to %s" % res["sample"])
     return 1 if failed else 0
 

@@ -91,9 +91,8 @@ class Host(object):
             bridges = dict((name, None) for name in bridges)
         listeners = facts.get("listeners")
         for fam in ("ipv4", "ipv6"):
-            self.families[fam] = self._family(fam, ifaces, _as_list(facts.get("addresses"),
-                                                                   "addresses"), bridges,
-                                              listeners, facts)
+            extra = _as_list(facts.get("addresses"), "addresses")
+            self.families[fam] = self._family(fam, ifaces, extra, bridges, listeners, facts)
 
     @staticmethod
     def _family(fam, ifaces, extra, bridges, listeners, facts):
@@ -109,16 +108,17 @@ class Host(object):
                 text = str(text)
                 if addr.family_of(text) != fam:
                     continue
-                value = addr.parse_address(text.split("/")[0], fam)
-                plen = int(text.split("/")[1]) if "/" in text else addr.BITS[fam]
-                lo, hi = addr.parse_cidr("%s/%d" % (text.split("/")[0], plen), fam)
+                host, _sep, prefix = text.partition("/")
+                value = addr.parse_address(host, fam)
+                plen = int(prefix) if prefix else addr.BITS[fam]
+                lo, hi = addr.parse_cidr("%s/%d" % (host, plen), fam)
                 iface_addrs.setdefault(name, []).append((value, value))
                 iface_nets.setdefault(name, []).append((lo, hi, plen))
                 primary.setdefault(name, value)
                 points.append((value, value))
         for text in extra:
             if addr.family_of(text) == fam:
-                value = addr.parse_address(str(text).split("/")[0], fam)
+                value = addr.parse_address(str(text).partition("/")[0], fam)
                 points.append((value, value))
         loop = addr.parse_cidr(LOOPBACK[fam], fam)
         points.append(loop)

@@ -168,9 +168,8 @@ def host_facts(docker_facts):
                                       (net.get("ipv6") or [])]
     host["bridges"] = bridges
     if model.get("listeners") is not None:
-        host["listeners"] = [dict((k, x.get(k)) for k in ("address", "port", "protocol",
-                                                           "dual_stack", "interface"))
-                             for x in model["listeners"]]
+        keys = ("address", "port", "protocol", "dual_stack", "interface")
+        host["listeners"] = [dict((k, x.get(k)) for k in keys) for x in model["listeners"]]
     routes = model.get("default_routes")
     if routes:
         host["default_interface"] = dict((fam, (r or {}).get("interface"))

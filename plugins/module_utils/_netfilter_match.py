@@ -570,7 +570,7 @@ def _match_icmp(b, name, opts, neg):
         wanted = table.get(text)
         if wanted is None:
             try:
-                wanted = int(text.split("/")[0])
+                wanted = int(text.partition("/")[0])
             except ValueError:
                 b.unknown.append("%s type %s" % (name, text))
                 continue

@@ -148,7 +148,7 @@ def _preflight():
         return "no docker daemon reachable"
     for image in ["svc:local"] + [img for img, _a in NODES.values()]:
         if subprocess.run(["docker", "image", "inspect", image], stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL).returncode != 0:
+                          stderr=subprocess.DEVNULL, check=False).returncode != 0:
             return "lab image %s missing (scripts/lab/images.sh builds it)" % image
     routes = run(["ip", "-4", "route"], check=False)
     if "10.250.44." in routes and NETWORK not in run(["docker", "network", "ls"], check=False):
@@ -170,8 +170,8 @@ def _start_node(label):
          "--ip", address] + NODE_FLAGS +
         [image, "sh", "-c", "dockerd >/var/log/dockerd.log 2>&1 & exec sleep infinity"])
     wait_for(lambda: subprocess.run(["docker", "exec", name, "docker", "info"],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-                                    ).returncode == 0, 120, "dockerd in %s" % name)
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    check=False).returncode == 0, 120, "dockerd in %s" % name)
     save = subprocess.Popen(["docker", "save", "svc:local"], stdout=subprocess.PIPE)
     load = subprocess.run(["docker", "exec", "-i", name, "docker", "load"], stdin=save.stdout,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
@@ -320,7 +320,8 @@ def _ansible_module(node, module, args):
         binary = os.path.join(os.path.dirname(sys.executable), "ansible")
         proc = subprocess.run([binary if os.path.exists(binary) else "ansible", node, "-i",
                                inv_path, "-m", module, "-a", json.dumps(args)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=600)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=600,
+                              check=False)
     finally:
         os.unlink(inv_path)
     out = proc.stdout.decode("utf-8", "replace")

@@ -258,8 +258,8 @@ class TestSwarmIngress(object):
         assert r2["verdict"] == "unknown"
         assert r2["reason"] == "filter/INPUT: filter/INPUT is not in the listing"
         model = swarm_model()
-        model["tables"]["filter"]["chains"]["INPUT"] = {"builtin": True, "policy": None,
-                                                       "rules": []}
+        model["tables"]["filter"]["chains"]["INPUT"] = {
+            "builtin": True, "policy": None, "rules": []}
         r3 = ex.Engine(model, SWARM_HOST).evaluate(
             probe("203.0.113.5", dport=81, destination="192.168.61.6"))
         assert r3["verdict"] == "unknown"

@@ -77,9 +77,9 @@ def test_compact_uses_except_when_shorter():
 def test_compact_and_to_cidrs_are_exact():
     """Random sets: the compact form and the CIDR list describe exactly the set."""
     rnd = random.Random(7)
-    for _ in range(200):
+    for _round in range(200):
         parts = []
-        for _k in range(rnd.randint(1, 6)):
+        for _part in range(rnd.randint(1, 6)):
             lo = rnd.randrange(0, 1 << 32)
             parts.append((lo, min((1 << 32) - 1, lo + rnd.randrange(0, 1 << rnd.randint(0, 28)))))
         s = a.normalize(parts)
@@ -99,7 +99,7 @@ def test_compact_and_to_cidrs_are_exact():
 
 def test_count_blocks_matches_blocks():
     rnd = random.Random(3)
-    for _ in range(2000):
+    for _round in range(2000):
         lo = rnd.randrange(0, 1 << 32)
         hi = min((1 << 32) - 1, lo + rnd.randrange(0, 1 << rnd.randint(0, 32)))
         assert a._count_blocks(lo, hi, 32) == len(a._blocks(lo, hi, 32))
@@ -112,11 +112,11 @@ def test_set_operations_agree_with_brute_force():
 
     def rand_set():
         return a.normalize((lo, lo + rnd.randrange(0, 6)) for lo in
-                           (rnd.randrange(0, 60) for _ in range(rnd.randint(0, 5))))
+                           (rnd.randrange(0, 60) for _round in range(rnd.randint(0, 5))))
 
     def points(s):
         return set(x for lo, hi in s for x in range(lo, hi + 1))
-    for _ in range(3000):
+    for _round in range(3000):
         x, y = rand_set(), rand_set()
         assert points(a.intersect(x, y)) == points(x) & points(y)
         assert points(a.subtract(x, y, "ipv4")) == points(x) - points(y)
