@@ -12,6 +12,9 @@ engine walks it the way the kernel does::
                   a Docker bridge subnet -> mangle/filter/security FORWARD (-o that bridge)
                                             -> mangle POSTROUTING -> the container
                   127.0.0.0/8 from outside lo without route_localnet: dropped (martian)
+      -> the reply (SYN-ACK, ESTABLISHED, ctdir REPLY) back to the client: raw/mangle
+         PREROUTING and FORWARD from the bridge, or OUTPUT from the host; a connection
+         whose reply is dropped does not reach the port either
 
 and answers ``exposed`` / ``filtered`` / ``unknown`` with the trace of the rules that
 decided (``explain(result)`` prints it as the packet's path). A rule it cannot evaluate
