@@ -11,7 +11,6 @@ COLLECTIONS = os.path.join(ROOT, ".tmp", "collections")
 LINK = os.path.join(COLLECTIONS, "ansible_collections", "dockerguard", "firewall")
 
 
-
 def ensure_collection_path():
     """Create the link tree (once) and put it on sys.path."""
     if not os.path.islink(LINK):
