@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Build the lab images without a registry (see shared/LAB.md), each only when missing:
 #   svc:local             busybox-static service image (httpd, nc, sh, sleep)
-#   node-<suite>:local    fleet node: python3, iptables, dockerd (bookworm=20.10, forky=28.5)
+#   node-<suite>:local    fleet node: python3 (+ Docker SDK), iptables, dockerd
+#                         (bookworm=20.10, forky=28.5)
+# An image carries a label with its recipe; a cached image whose recipe changed is rebuilt.
 # Usage: scripts/lab/images.sh [svc] [bookworm] [forky] ...   (default: svc bookworm forky)
 set -euo pipefail
 want=("$@"); [ ${#want[@]} -gt 0 ] || want=(svc bookworm forky)
@@ -11,7 +13,14 @@ mirror() {  # the machine's own apt mirror, never written into the project
     || grep -hoE '^deb +[^ ]+' /etc/apt/sources.list | awk '{print $2; exit}'
 }
 
-have() { docker image inspect "$1" >/dev/null 2>&1; }
+# What a node image holds; change it and cached node images are rebuilt once.
+NODE_PACKAGES=python3,python3-docker,iptables,iproute2,procps,ca-certificates,conntrack
+
+have() {  # have IMAGE [RECIPE]: the image exists (with that recipe label, when given)
+  local got
+  got=$(docker image inspect -f '{{ index .Config.Labels "dockerguard.recipe" }}' "$1" 2>/dev/null) || return 1
+  [ -z "${2:-}" ] || [ "$got" = "$2" ]
+}
 
 build_svc() {
   have svc:local && return 0
@@ -25,18 +34,19 @@ build_svc() {
 
 build_node() {
   local suite=$1 img="node-$1:local"
-  have "$img" && return 0
   local extra=docker.io
   [ "$suite" = bookworm ] || extra=docker.io,docker-cli
+  local recipe="$NODE_PACKAGES,$extra"
+  have "$img" "$recipe" && return 0
   # Debian 12's debootstrap has no script for newer suites yet; sid's fits them all.
   local script=/usr/share/debootstrap/scripts/$suite
   [ -e "$script" ] || script=/usr/share/debootstrap/scripts/sid
   local root; root=$(mktemp -d /var/tmp/rootfs-"$suite".XXXX)
   debootstrap --variant=minbase \
-    --include=python3,iptables,iproute2,procps,ca-certificates,conntrack,"$extra" \
+    --include="$recipe" \
     "$suite" "$root" "$(mirror)" "$script" >"/var/tmp/debootstrap-$suite.log" 2>&1 \
     || { tail -20 "/var/tmp/debootstrap-$suite.log"; rm -rf "$root"; return 1; }
-  tar -C "$root" -c . | docker import - "$img" >/dev/null
+  tar -C "$root" -c . | docker import -c "LABEL dockerguard.recipe=$recipe" - "$img" >/dev/null
   rm -rf "$root"
 }
 
