@@ -1,0 +1,52 @@
+# -*- coding: utf-8 -*-
+# Copyright: dockerguard developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters of the fleet audit: exposure_audit, exposure_preview, exposure_report.
+
+Documentation: exposure_audit.yml, exposure_preview.yml and exposure_report.yml beside
+this file. The logic is in module_utils/_exposure_audit.py (the audit, the preview of a
+policy) and module_utils/_exposure_render.py (the reports).
+"""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure_audit as audit
+from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure_render as render
+
+
+def _call(name, func, *args, **kwargs):
+    try:
+        return func(*args, **kwargs)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise AnsibleFilterError("%s: %s" % (name, exc)) from exc
+
+
+def exposure_audit(iptables_facts, docker_facts, expected=None, sources=None, interfaces=None,
+                   host=None, fail_on_unknown=False):
+    return _call("exposure_audit", audit.audit_host, iptables_facts, docker_facts,
+                 expected=expected, sources=sources, interfaces=interfaces, host=host,
+                 fail_on_unknown=fail_on_unknown)
+
+
+def exposure_preview(iptables_facts, docker_facts, policy_result, expected=None, sources=None,
+                     interfaces=None, host=None, parent="DOCKER-USER"):
+    return _call("exposure_preview", audit.preview, iptables_facts, docker_facts, policy_result,
+                 parent=parent, expected=expected, sources=sources, interfaces=interfaces,
+                 host=host)
+
+
+def exposure_report(reports, fmt="html", title="Docker exposure audit", generated=None):
+    if isinstance(reports, dict) and "before" in reports and "after" in reports:
+        if fmt != "text":
+            raise AnsibleFilterError("exposure_report: a preview renders as text only")
+        return _call("exposure_report", render.render_preview, reports)
+    return _call("exposure_report", render.render, reports, fmt=fmt, title=title,
+                 generated=generated)
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"exposure_audit": exposure_audit, "exposure_preview": exposure_preview,
+                "exposure_report": exposure_report}

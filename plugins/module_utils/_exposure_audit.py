@@ -1,0 +1,493 @@
+# -*- coding: utf-8 -*-
+# Copyright: dockerguard developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The fleet audit: a host's exposure compared with the exposure it is expected to have.
+
+- ``normalize_expected(expected)``: the expected-exposure policy, e.g.
+  ``[{"name": "https", "ports": [443], "from": "anywhere"},
+  {"name": "postgres", "ports": [5432], "from": ["10.0.0.0/8"]}]``; a published port no
+  entry names is expected to be reachable from nobody. Raises ``ValueError`` naming the
+  bad value.
+- ``audit_host(iptables_facts, docker_facts, expected, ...)``: one row per published port
+  and input interface - who reaches it (the engine's reachability over the whole address
+  space), who is expected to, the verdict (``unexpected``, ``expected``, ``filtered``,
+  ``unknown``) and, per port, probes with their rule path: each named source, plus a
+  representative of the sources that should not get in (or of those that do) - and the
+  findings that fail the host.
+- ``splice_chain(iptables_facts, chain, families, parent)``: the ruleset as it will be
+  once a policy module (docker_user_policy, host_input_policy) has written ``chain``:
+  its check-mode result (``families.<f>.rules``) put into the parsed model, so the engine
+  can evaluate the change before it touches a host. ``preview(...)`` audits both and
+  lists what changes.
+
+Pure Python, no Ansible import.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+import ipaddress
+import re
+
+from ansible_collections.dockerguard.firewall.plugins.module_utils import _netfilter_addr as addr
+from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure_report as report
+from ansible_collections.dockerguard.firewall.plugins.module_utils._exposure import Engine
+from ansible_collections.dockerguard.firewall.plugins.module_utils._iptables import parse_spec
+
+FAMILIES = ("ipv4", "ipv6")
+ROW_VERDICTS = ("unexpected", "unknown", "expected", "filtered")
+ANYWHERE = ("0.0.0.0/0", "::/0")
+REPORT_VERSION = 1
+_PORT = re.compile(r"^(\d{1,5})(?:[-:](\d{1,5}))?$")
+_EXPECTED_KEYS = ("name", "ports", "protocol", "from", "container")
+
+
+# --- the expected-exposure policy ---------------------------------------------------
+
+def _ports(value, where):
+    items = value if isinstance(value, (list, tuple)) else [value]
+    if not items:
+        raise ValueError("%s.ports: at least one port is required" % where)
+    out = []
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (int, str)):
+            raise ValueError("%s.ports: %r is not a port or range" % (where, item))
+        m = _PORT.match(str(item).strip())
+        if not m:
+            raise ValueError("%s.ports: %r is not a port (1-65535) or range like 8000-8100"
+                             % (where, item))
+        low = int(m.group(1))
+        high = int(m.group(2)) if m.group(2) else low
+        if not (1 <= low <= high <= 65535):
+            raise ValueError("%s.ports: %r is outside 1-65535 or runs backwards" % (where, item))
+        out.append((low, high))
+    return out
+
+
+def _sources(value, where):
+    if value in ("anywhere", "any", "all"):
+        value = list(ANYWHERE)
+    elif value in (None, "nobody", "none"):
+        value = []
+    elif isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise ValueError("%s.from: %r should be a list of addresses or CIDRs, or 'anywhere'"
+                         % (where, value))
+    sets = dict((fam, ()) for fam in FAMILIES)
+    texts = []
+    for item in value:
+        if item in ("anywhere", "any", "all"):
+            for cidr in ANYWHERE:
+                sets[addr.family_of(cidr)] = addr.universe(addr.family_of(cidr))
+            texts.extend(ANYWHERE)
+            continue
+        try:
+            net = ipaddress.ip_network(str(item).strip(), strict=True)
+        except ValueError as exc:
+            raise ValueError("%s.from: %r is not an address or CIDR: %s" % (where, item, exc))
+        fam = "ipv4" if net.version == 4 else "ipv6"
+        lo, hi = int(net.network_address), int(net.broadcast_address)
+        sets[fam] = addr.normalize(tuple(sets[fam]) + ((lo, hi),))
+        texts.append(str(net))
+    return sets, texts
+
+
+def normalize_expected(expected):
+    """The policy as ``[{name, ports, protocol, from, from_text, container}]``."""
+    if expected is None:
+        return []
+    if isinstance(expected, dict):
+        expected = [expected]
+    if not isinstance(expected, (list, tuple)):
+        raise ValueError("expected must be a list of {name, ports, protocol, from}, got %r"
+                         % (expected,))
+    out = []
+    for k, raw in enumerate(expected, 1):
+        where = "expected[%d]" % k
+        if not isinstance(raw, dict):
+            raise ValueError("%s: %r should be a mapping with ports and from" % (where, raw))
+        extra = sorted(set(raw) - set(_EXPECTED_KEYS))
+        if extra:
+            raise ValueError("%s: unknown key(s) %s (known: %s)"
+                             % (where, ", ".join(extra), ", ".join(_EXPECTED_KEYS)))
+        if "ports" not in raw:
+            raise ValueError("%s: ports is required" % where)
+        protocol = raw.get("protocol") or "tcp"
+        if protocol not in ("tcp", "udp", "all"):
+            raise ValueError("%s.protocol: %r is not one of tcp, udp, all" % (where, protocol))
+        sets, texts = _sources(raw.get("from", "anywhere"), where)
+        container = raw.get("container")
+        if container is not None and not isinstance(container, str):
+            raise ValueError("%s.container: %r is not a container name" % (where, container))
+        out.append({"name": str(raw.get("name") or "expected%d" % k),
+                    "ports": _ports(raw["ports"], where), "protocol": protocol,
+                    "from": sets, "from_text": texts or ["nobody"], "container": container})
+    return out
+
+
+def expected_for(policy, target):
+    """(allowed address set of the target's family, names of the entries that apply)."""
+    fam = target["family"]
+    allowed = ()
+    names = []
+    for entry in policy:
+        if entry["protocol"] not in ("all", target["protocol"]):
+            continue
+        if entry["container"] and entry["container"] != target.get("name"):
+            continue
+        if not any(lo <= target["host_port"] <= hi for lo, hi in entry["ports"]):
+            continue
+        allowed = addr.union(allowed, entry["from"][fam])
+        names.append(entry["name"])
+    return addr.normalize(allowed), names
+
+
+# --- sources --------------------------------------------------------------------------
+
+def source_interface(address, docker_facts):
+    """The interface a packet from ``address`` arrives on: the external interface whose
+    connected network holds it, else the default route's, else the first external one."""
+    fam = addr.family_of(address)
+    value = addr.parse_address(address, fam)
+    ifaces = docker_facts.get("interfaces") or []
+    external = [i for i in ifaces if i.get("role") == "external"]
+    for iface in external:
+        for a in iface.get("addresses") or ():
+            if a.get("family") != fam or a.get("prefixlen") is None or a.get("scope") == "link":
+                continue
+            lo, hi = addr.parse_cidr("%s/%s" % (a["address"], a["prefixlen"]), fam)
+            if lo <= value <= hi:
+                return iface["name"]
+    route = ((docker_facts.get("default_routes") or {}).get(fam) or {})
+    if route.get("interface"):
+        return route["interface"]
+    if external:
+        return external[0]["name"]
+    raise ValueError("cannot tell which interface %s arrives on: the host has no external "
+                     "interface; give the source's interface" % address)
+
+
+def normalize_sources(sources, docker_facts):
+    """Named sources ``[{name, address, interface}]``; the interface may be left out."""
+    out = []
+    for k, s in enumerate(sources or (), 1):
+        if isinstance(s, str):
+            s = {"address": s}
+        if not isinstance(s, dict) or not s.get("address"):
+            raise ValueError("sources[%d]: %r needs an address" % (k, s))
+        item = {"name": s.get("name") or str(s["address"]), "address": str(s["address"])}
+        addr.parse_address(item["address"])
+        item["interface"] = s.get("interface") or source_interface(item["address"], docker_facts)
+        out.append(item)
+    return out
+
+
+def _pick(ivs, fam):
+    """A representative address of a set: the documentation 'internet' address when the
+    set holds it, else the first address that is not a network's zero address."""
+    public = addr.parse_address(report.PUBLIC[fam], fam)
+    if addr.contains(ivs, public):
+        return report.PUBLIC[fam]
+    lo, hi = ivs[0]
+    return addr.to_text(lo + 1 if lo < hi and lo % 256 == 0 else lo, fam)
+
+
+def _set_from_cidrs(cidrs, fam):
+    return addr.normalize(addr.parse_cidr(c, fam) for c in cidrs)
+
+
+# --- the rule path in one line ----------------------------------------------------------
+
+def path_steps(result):
+    """The steps of the forward walk worth naming (no policy-ACCEPT of untouched hooks,
+    no end-of-chain returns, nothing of the reply unless the reply decided)."""
+    out = []
+    for s in result.get("trace") or ():
+        if s["table"] == "routing" and s["effect"].startswith("reply "):
+            if result.get("direction") != "reply":
+                break
+        if s["rule"] is None and s["table"] != "routing":
+            decisive = result.get("decided_by") in (s["ref"], s["ref"] + " policy")
+            if not decisive and (s["effect"].startswith("end of chain")
+                                 or s["effect"] == "policy ACCEPT"):
+                continue
+        out.append(s)
+    return out
+
+
+def _short_effect(s):
+    effect = s["effect"]
+    if s["table"] == "routing":
+        if "local delivery" in effect:
+            return "local delivery (INPUT)"
+        m = re.search(r"forward \(FORWARD, -o (\S+)\)", effect)
+        if m:
+            return "forward to %s" % m.group(1)
+        return effect
+    return "%s %s" % (s["ref"], effect)
+
+
+def path_text(result):
+    """``nat/PREROUTING#1 jump DOCKER -> nat/DOCKER#2 DNAT to ... -> ... = exposed``."""
+    parts = [_short_effect(s) for s in path_steps(result)]
+    parts.append("= %s (%s)" % (result["verdict"], result.get("reason") or ""))
+    return u" \u2192 ".join(parts)
+
+
+# --- the audit of one host --------------------------------------------------------------
+
+def _probe(engine, target, iface, dst, source, role, allowed):
+    fam = target["family"]
+    r = engine.evaluate(family=fam, source=source["address"], in_interface=iface,
+                        protocol=target["protocol"], destination=dst, dport=target["host_port"],
+                        name=source["name"], trace=True)
+    inside = addr.contains(allowed, addr.parse_address(source["address"], fam))
+    verdict = r["verdict"]
+    if verdict == "exposed":
+        judgement = "expected" if inside else "unexpected"
+    elif verdict == "unknown":
+        judgement = "expected" if inside else "unknown"
+    else:
+        judgement = "filtered"
+    out = {"source": dict(source, interface=iface), "role": role, "verdict": verdict,
+           "judgement": judgement, "allowed": inside}
+    for key in ("action", "decided_by", "reason", "path", "dnat", "out_interface",
+                "direction", "unknown_rule", "regardless_of", "probe", "trace"):
+        if r.get(key) is not None:
+            out[key] = r[key]
+    out["path_text"] = path_text(r)
+    return out
+
+
+def _reach(engine, target, iface, dst, sources=None):
+    return engine.reachability(family=target["family"], in_interface=iface,
+                               protocol=target["protocol"], destination=dst,
+                               dport=target["host_port"], sources=sources, regions=False)
+
+
+def _row(engine, target, iface, dst, policy, named):
+    fam = target["family"]
+    allowed, names = expected_for(policy, target)
+    whole = _reach(engine, target, iface, dst)
+    exposed = _set_from_cidrs(whole["exposed_cidrs"], fam)
+    outside = addr.complement(allowed, fam)
+    if not outside:
+        unexpected, unknown_out = (), "nothing"
+    elif not allowed:
+        unexpected, unknown_out = exposed, whole["unknown"]
+    else:
+        out_reach = _reach(engine, target, iface, dst, addr.to_cidrs(outside, fam))
+        unexpected = _set_from_cidrs(out_reach["exposed_cidrs"], fam)
+        unknown_out = out_reach["unknown"]
+    if unexpected:
+        verdict = "unexpected"
+    elif unknown_out != "nothing":
+        verdict = "unknown"
+    elif exposed:
+        verdict = "expected"
+    else:
+        verdict = "filtered"
+    row = {
+        "id": "%s on %s" % (report.describe_target(target), iface),
+        "target": target, "container": target.get("name"), "kind": target["kind"],
+        "port": "%s/%s" % (target["host_port"], target["protocol"]),
+        "family": fam, "interface": iface, "destination": dst,
+        "reachable_from": whole["exposed"], "reachable_cidrs": whole["exposed_cidrs"],
+        "unknown_from": whole["unknown"],
+        "expected_from": addr.compact(allowed, fam) if allowed else "nobody",
+        "expected_by": names,
+        "unexpected_from": addr.compact(unexpected, fam) if unexpected else "nothing",
+        "missing_from": (addr.compact(addr.subtract(allowed, exposed, fam), fam)
+                         if allowed and addr.subtract(allowed, exposed, fam) else "nothing"),
+        "verdict": verdict,
+    }
+    probes = [_probe(engine, target, iface, dst, s, "named", allowed)
+              for s in named if s["interface"] == iface
+              and addr.family_of(s["address"]) == fam]
+    # A representative: someone who should not get in (and does, when anyone does), or,
+    # when only expected sources get in, one of them.
+    pick = None
+    if unexpected:
+        if not any(p["judgement"] == "unexpected" for p in probes):
+            pick = ("outsider", _pick(unexpected, fam))
+    elif exposed:
+        if not any(p["verdict"] == "exposed" for p in probes):
+            pick = ("allowed", _pick(exposed, fam))
+    elif not probes:
+        pick = ("outsider", _pick(outside or addr.universe(fam), fam))
+    if pick is not None:
+        role, address = pick
+        name = {"outsider": "not expected", "allowed": "expected"}[role]
+        probes.append(_probe(engine, target, iface, dst,
+                             {"name": "%s (%s)" % (address, name), "address": address},
+                             role, allowed))
+    row["probes"] = probes
+    return row
+
+
+def _finding(host, row):
+    probe = next((p for p in row["probes"] if p["judgement"] == row["verdict"]), None)
+    target = row["target"]
+    what = "%s %s (%s%s)" % (host + ":" if host else "", row["port"],
+                             "container %s" % target["name"] if target.get("name") else
+                             "no container", ", %s" % target["kind"])
+    text = ("%s on %s is reachable from %s; expected from %s"
+            % (what, row["interface"], row["unexpected_from"] if row["verdict"] == "unexpected"
+               else "(unknown) " + row["unknown_from"], row["expected_from"]))
+    if probe is not None:
+        text += "; path of %s (%s): %s" % (probe["source"]["name"], probe["source"]["address"],
+                                           probe["path_text"])
+    return {"verdict": row["verdict"], "id": row["id"], "port": row["port"],
+            "container": target.get("name"), "interface": row["interface"],
+            "reachable_from": row["reachable_from"],
+            "unexpected_from": row["unexpected_from"], "unknown_from": row["unknown_from"],
+            "expected_from": row["expected_from"],
+            "path": probe["path_text"] if probe else None, "text": text}
+
+
+def audit_host(iptables_facts, docker_facts, expected=None, sources=None, interfaces=None,
+               host=None, fail_on_unknown=False, include_loopback=False):
+    """The host's report: rows (one per published port and interface), findings and a
+    summary whose ``status`` is ``fail`` (an unexpected exposure, or an unknown one
+    with ``fail_on_unknown``), ``warn`` (unknown) or ``pass``."""
+    if not isinstance(docker_facts, dict) or "containers" not in docker_facts:
+        raise ValueError("docker facts must be the docker_network_facts model "
+                         "(ansible_facts.docker_network), got %s" % type(docker_facts).__name__)
+    model = docker_facts
+    policy = normalize_expected(expected)
+    named = normalize_sources(sources, model)
+    if interfaces is None:
+        interfaces = report.external_interfaces(model)
+    elif isinstance(interfaces, str):
+        interfaces = [interfaces]
+    engine = Engine(iptables_facts, report.host_facts(model))
+    ifaces = dict((i["name"], i) for i in model.get("interfaces") or ())
+    rows = []
+    for target in report.published_ports(model):
+        if not include_loopback and target["host_ip"] in ("127.0.0.1", "::1"):
+            continue
+        for iface in interfaces:
+            dst = report.destination(target, target["family"], iface, ifaces)
+            if dst is None:
+                continue
+            rows.append(_row(engine, target, iface, dst, policy, named))
+    findings = [_finding(host, r) for r in rows if r["verdict"] in ("unexpected", "unknown")]
+    counts = dict((v, sum(1 for r in rows if r["verdict"] == v)) for v in ROW_VERDICTS)
+    if counts["unexpected"] or (fail_on_unknown and counts["unknown"]):
+        status = "fail"
+    elif counts["unknown"]:
+        status = "warn"
+    else:
+        status = "pass"
+    daemon = model.get("daemon") or {}
+    facts = iptables_facts if isinstance(iptables_facts, dict) else {}
+    return {
+        "report_version": REPORT_VERSION,
+        "host": host,
+        "docker": {"version": daemon.get("server_version"), "iptables": daemon.get("iptables"),
+                   "ip6tables": daemon.get("ip6tables"),
+                   "userland_proxy": daemon.get("userland_proxy")},
+        "iptables": {"version": facts.get("version"), "backend": facts.get("backend"),
+                     "docker_backend": facts.get("docker_backend")},
+        "interfaces": list(interfaces),
+        "sources": named,
+        "expected": [{"name": e["name"], "ports": ["%d" % lo if lo == hi else "%d-%d" % (lo, hi)
+                                                   for lo, hi in e["ports"]],
+                      "protocol": e["protocol"], "from": e["from_text"],
+                      "container": e["container"]} for e in policy],
+        "rows": rows,
+        "findings": findings,
+        "summary": dict(counts, ports=len(rows), status=status),
+    }
+
+
+# --- what a policy module is about to write --------------------------------------------
+
+def _family_model(facts, family):
+    if "tables" in facts and facts.get("family", family) == family:
+        return facts
+    return facts.get(family)
+
+
+def splice_chain(iptables_facts, chain, families, parent="DOCKER-USER"):
+    """A copy of ``iptables_facts`` with ``chain`` holding ``families[f]["rules"]`` (rule
+    bodies, as docker_user_policy / host_input_policy return them, also in check mode)
+    and jumped to from the top of ``parent``; ``rules: None`` removes the chain and its
+    jumps. A family marked ``skipped`` (or whose ``parent`` does not exist) is left as
+    it is, because the module writes nothing there."""
+    if not isinstance(iptables_facts, dict):
+        raise ValueError("iptables facts must be a dict, got %s" % type(iptables_facts).__name__)
+    if not isinstance(families, dict):
+        raise ValueError("families must be the policy module's result families "
+                         "({ipv4: {rules: [...]}}), got %r" % (families,))
+    out = copy.deepcopy(iptables_facts)
+    jump = "-A %s -j %s" % (parent, chain)
+    for family, info in families.items():
+        if family not in FAMILIES:
+            raise ValueError("families: %r is not ipv4 or ipv6" % (family,))
+        if not isinstance(info, dict) or info.get("skipped"):
+            continue
+        model = _family_model(out, family)
+        if not model or model.get("available") is False or "tables" not in model:
+            continue
+        chains = model["tables"].get("filter", {}).get("chains", {})
+        if parent not in chains:
+            continue
+        rules = info.get("rules")
+        chains[parent]["rules"] = [r for r in chains[parent]["rules"] if r["rule"] != jump]
+        if rules is None:
+            chains.pop(chain, None)
+            continue
+        text = "-N %s\n" % chain + "".join("-A %s %s\n" % (chain, body) for body in rules)
+        text += jump + "\n"
+        parsed = parse_spec(text, "filter", family)["tables"]["filter"]["chains"]
+        chains[chain] = parsed[chain]
+        chains[parent]["rules"].insert(0, parsed[parent]["rules"][0])
+    return out
+
+
+def compare(before, after):
+    """What changes from one audit of a host to the next, row by row."""
+    old = dict((r["id"], r) for r in before["rows"])
+    new = dict((r["id"], r) for r in after["rows"])
+    changes = []
+    for rid in list(old) + [k for k in new if k not in old]:
+        a, b = old.get(rid), new.get(rid)
+        entry = {"id": rid, "port": (a or b)["port"], "container": (a or b)["container"],
+                 "interface": (a or b)["interface"],
+                 "before": {"verdict": a["verdict"], "reachable_from": a["reachable_from"]}
+                 if a else None,
+                 "after": {"verdict": b["verdict"], "reachable_from": b["reachable_from"]}
+                 if b else None, "sources": []}
+        pa = dict((p["source"]["name"], p) for p in (a or {}).get("probes", ()) if p["role"] == "named")
+        pb = dict((p["source"]["name"], p) for p in (b or {}).get("probes", ()) if p["role"] == "named")
+        for name in list(pa) + [n for n in pb if n not in pa]:
+            entry["sources"].append({
+                "name": name, "address": (pa.get(name) or pb.get(name))["source"]["address"],
+                "before": pa[name]["verdict"] if name in pa else None,
+                "after": pb[name]["verdict"] if name in pb else None,
+                "after_path": pb[name]["path_text"] if name in pb else None})
+        entry["changed"] = (entry["before"] != entry["after"]
+                            or any(s["before"] != s["after"] for s in entry["sources"]))
+        changes.append(entry)
+    return changes
+
+
+def preview(iptables_facts, docker_facts, policy_result, parent="DOCKER-USER", **audit_args):
+    """Audit the host now and as it will be once the policy module's result is applied.
+
+    ``policy_result`` is the registered result of docker_user_policy / host_input_policy
+    (``chain`` and ``families``), typically from check mode."""
+    if not isinstance(policy_result, dict) or "families" not in policy_result:
+        raise ValueError("policy_result must be the registered result of docker_user_policy "
+                         "or host_input_policy (with chain and families), got %r"
+                         % (policy_result,))
+    chain = policy_result.get("chain") or "DOCKERGUARD"
+    after_facts = splice_chain(iptables_facts, chain, policy_result["families"], parent)
+    before = audit_host(iptables_facts, docker_facts, **audit_args)
+    after = audit_host(after_facts, docker_facts, **audit_args)
+    return {"host": audit_args.get("host"), "chain": chain, "parent": parent,
+            "before": before, "after": after, "changes": compare(before, after)}

@@ -1,0 +1,548 @@
+# -*- coding: utf-8 -*-
+# Copyright: dockerguard developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Fleet reports of the exposure audit: text, Markdown and a self-contained HTML page.
+
+Input: a list of host reports (``_exposure_audit.audit_host``). Every format shows the
+same things: a summary (hosts x published ports, by verdict), one row per published port
+and interface, the findings, and per host and port the path each probe's packet takes,
+drawn as boxes - source -> nat PREROUTING (DNAT) -> routing -> filter FORWARD
+(DOCKER-USER, our chain, Docker's chains) -> the container; or -> filter INPUT -> the
+host's socket for host networking. ``diagram(probe)`` builds those boxes once; each
+format only lays them out. The HTML page has no script and loads nothing: its style
+is inline.
+
+Pure Python, no Ansible import.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from html import escape
+
+from ansible_collections.dockerguard.firewall.plugins.module_utils._iptables import BUILTIN_CHAINS
+
+VERDICT_ORDER = ("unexpected", "unknown", "expected", "filtered")
+LABELS = {"unexpected": "UNEXPECTED", "unknown": "UNKNOWN", "expected": "expected",
+          "filtered": "filtered", "exposed": "EXPOSED"}
+MARKS = {"unexpected": u"\U0001F534", "unknown": u"\U0001F7E0", "expected": u"\U0001F7E2",
+         "filtered": u"\u26AA", "pass": u"\U0001F7E2", "warn": u"\U0001F7E0",
+         "fail": u"\U0001F534"}
+ARROW = u"\u2192"
+QUIET_TABLES = ("raw", "mangle", "security")
+
+
+# --- the path as boxes --------------------------------------------------------------
+
+def _step_line(s, decided_by):
+    rule = s.get("rule") or ""
+    prefix = "-A %s " % s["chain"] if s.get("chain") else ""
+    if rule.startswith(prefix):
+        rule = rule[len(prefix):]
+    label = s["chain"] if s["number"] is None else "%s#%d" % (s["chain"], s["number"])
+    decisive = decided_by is not None and decided_by in (s["ref"], s["ref"] + " policy")
+    effect = s["effect"]
+    if effect.startswith("DNAT") or effect.startswith("REDIRECT"):
+        kind = "nat"
+    elif effect in ("ACCEPT", "policy ACCEPT") and decisive:
+        kind = "accept"
+    elif effect.split(" ")[0] in ("DROP", "REJECT") or effect in ("policy DROP", "policy REJECT"):
+        kind = "drop"
+    else:
+        kind = "pass"
+    return {"label": label, "rule": rule, "effect": effect, "ref": s["ref"],
+            "decisive": decisive, "kind": kind}
+
+
+def _quiet(box):
+    return box["table"] in QUIET_TABLES and not any(
+        ln["decisive"] or ln["rule"] for ln in box["lines"])
+
+
+def _end_box(probe):
+    verdict = probe["verdict"]
+    target = (probe.get("probe") or {})
+    where = probe.get("dnat") or "%s:%s" % (target.get("destination"), target.get("dport"))
+    if verdict == "exposed":
+        if probe.get("path") == "forward":
+            title = "container %s" % where
+        else:
+            title = "socket on the host %s" % where
+        text = probe.get("reason") or ""
+        kind = "exposed"
+    elif verdict == "filtered":
+        action = probe.get("action") or "filtered"
+        title = {"DROP": "dropped", "REJECT": "rejected", "closed": "nothing listens",
+                 "martian": "dropped (martian)", "not-local": "not for this host"}.get(action, action)
+        if probe.get("decided_by"):
+            title += " by %s" % probe["decided_by"]
+        text = probe.get("reason") or ""
+        kind = "filtered"
+    else:
+        title = "unknown"
+        text = probe.get("reason") or ""
+        kind = "unknown"
+    return {"kind": "end", "table": None, "title": title, "text": text, "verdict": kind,
+            "lines": []}
+
+
+def diagram(probe):
+    """The boxes of a probe's path: ``[{kind, title, text, lines, verdict}]``.
+
+    ``kind`` is ``source``, ``hook`` (a table's built-in chain, with the rules met in it
+    and in the chains it jumped to), ``routing``, ``reply`` (the answer's way back, shown
+    only when it decided) or ``end``."""
+    src = probe["source"]
+    boxes = [{"kind": "source", "table": None, "title": "source %s" % src["address"],
+              "text": "%s, arriving on %s" % (src["name"], src["interface"]), "lines": [],
+              "verdict": None}]
+    decided_by = probe.get("decided_by")
+    current = None
+    in_reply = False
+    for s in probe.get("trace") or ():
+        if s["table"] == "routing":
+            if s["effect"].startswith("reply "):
+                in_reply = True
+                current = {"kind": "reply", "table": "reply", "title": "the reply (SYN-ACK)",
+                           "text": s["effect"], "lines": [], "verdict": None}
+                boxes.append(current)
+                continue
+            boxes.append({"kind": "routing", "table": None, "title": "routing",
+                          "text": s["effect"], "lines": [], "verdict": None})
+            current = None
+            continue
+        builtin = s["chain"] in BUILTIN_CHAINS.get(s["table"], ())
+        line = _step_line(s, decided_by)
+        if in_reply:
+            if line["decisive"] or (line["rule"] and line["kind"] != "pass"):
+                line["label"] = "%s %s" % (s["table"], line["label"])
+                current["lines"].append(line)
+            continue
+        if current is None or (builtin and (s["table"], s["chain"]) != current["hook"]) \
+                or s["table"] != current["table"]:
+            current = {"kind": "hook", "table": s["table"], "hook": (s["table"], s["chain"]),
+                       "title": "%s %s" % (s["table"], s["chain"]), "text": "", "lines": [],
+                       "verdict": None}
+            boxes.append(current)
+        if line["rule"] or line["decisive"]:  # not the end-of-chain returns, policy ACCEPTs
+            current["lines"].append(line)
+    out = []
+    for box in boxes:
+        if box["kind"] == "hook" and _quiet(box):
+            continue
+        if box["kind"] == "reply" and probe.get("direction") != "reply":
+            continue  # the answer got back: its way is in the full trace
+        box.pop("hook", None)
+        if box["kind"] == "hook" and box["table"] == "nat" and \
+                not any(ln["kind"] == "nat" for ln in box["lines"]):
+            box["text"] = "no DNAT: the destination stays the host's"
+        out.append(box)
+    out.append(_end_box(probe))
+    return out
+
+
+def diagram_text(probe, indent="  "):
+    """The boxes one under the other, for a terminal or a Markdown code block."""
+    lines = []
+    for k, box in enumerate(diagram(probe)):
+        if k:
+            lines.append(indent + u"   \u2193")
+        if box["kind"] == "end":
+            mark = {"exposed": u"\u2714 REACHED", "filtered": u"\u2718 STOPPED",
+                    "unknown": "? UNKNOWN"}[box["verdict"]]
+            lines.append(u"%s[%s] %s" % (indent, mark, box["title"]))
+            if box["text"]:
+                lines.append(u"%s      %s" % (indent, box["text"]))
+            continue
+        head = u"%s[%s]" % (indent, box["title"])
+        if box["text"]:
+            head += u" %s" % box["text"]
+        lines.append(head)
+        for ln in box["lines"]:
+            star = u"\u25B6" if ln["decisive"] else " "
+            rule = (" " + ln["rule"]) if ln["rule"] else ""
+            lines.append(u"%s   %s %s%s %s %s" % (indent, star, ln["label"], rule, ARROW,
+                                                 ln["effect"]))
+    return u"\n".join(lines)
+
+
+# --- shared bits ------------------------------------------------------------------------
+
+def _hosts(reports):
+    if isinstance(reports, dict):
+        reports = [reports]
+    if not isinstance(reports, (list, tuple)):
+        raise ValueError("reports must be a list of host reports (exposure_audit), got %s"
+                         % type(reports).__name__)
+    out = []
+    for k, r in enumerate(reports):
+        if not isinstance(r, dict) or "rows" not in r or "summary" not in r:
+            raise ValueError("reports[%d] is not a host report of exposure_audit" % k)
+        out.append(r)
+    return sorted(out, key=lambda r: str(r.get("host") or ""))
+
+
+def _worst(verdicts):
+    for v in VERDICT_ORDER:
+        if v in verdicts:
+            return v
+    return None
+
+
+def _port_key(port):
+    number, _sep, proto = port.partition("/")
+    return (int(number), proto)
+
+
+def matrix(reports):
+    """(ports, [(host, {port: verdict})]) - the summary grid, worst verdict per cell."""
+    reports = _hosts(reports)
+    ports = sorted(set(r["port"] for rep in reports for r in rep["rows"]), key=_port_key)
+    grid = []
+    for rep in reports:
+        cells = {}
+        for port in ports:
+            cells[port] = _worst([r["verdict"] for r in rep["rows"] if r["port"] == port])
+        grid.append((rep.get("host") or "?", cells))
+    return ports, grid
+
+
+def totals(reports):
+    reports = _hosts(reports)
+    out = dict((v, 0) for v in VERDICT_ORDER)
+    out.update(hosts=len(reports), ports=0, failed=0, warned=0)
+    for rep in reports:
+        for v in VERDICT_ORDER:
+            out[v] += rep["summary"].get(v, 0)
+        out["ports"] += rep["summary"].get("ports", 0)
+        out["failed"] += rep["summary"].get("status") == "fail"
+        out["warned"] += rep["summary"].get("status") == "warn"
+    return out
+
+
+def _rows(rep):
+    return sorted(rep["rows"], key=lambda r: (_port_key(r["port"]), r["family"], r["interface"],
+                                              r.get("container") or ""))
+
+
+# --- text (the console) -------------------------------------------------------------------
+
+def render_text(reports, paths=True):
+    """What a person reads in the terminal: per host, its rows and findings with paths."""
+    out = []
+    for rep in _hosts(reports):
+        s = rep["summary"]
+        out.append(u"%s: %s - %d published port(s): %d unexpected, %d unknown, %d expected, "
+                   u"%d filtered" % (rep.get("host") or "?", s["status"].upper(), s["ports"],
+                                     s["unexpected"], s["unknown"], s["expected"], s["filtered"]))
+        for r in _rows(rep):
+            out.append(u"  %-10s %-9s %-20s on %-6s reachable from %s (expected: %s)" % (
+                LABELS[r["verdict"]], r["port"], r.get("container") or "-", r["interface"],
+                r["reachable_from"], r["expected_from"]))
+            for p in r["probes"]:
+                out.append(u"    from %s: %s" % (p["source"]["name"], p["verdict"].upper()))
+                if paths and (p["verdict"] == "exposed" or p["role"] == "named"):
+                    out.append(diagram_text(p, indent="      "))
+    return u"\n".join(out)
+
+
+# --- Markdown -------------------------------------------------------------------------------
+
+def _md(text):
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(reports, title="Docker exposure audit", generated=None):
+    reports = _hosts(reports)
+    t = totals(reports)
+    out = ["# %s" % title, ""]
+    if generated:
+        out += ["Generated %s." % generated, ""]
+    out += ["%d host(s), %d published port(s): %s %d unexpected, %s %d unknown, %s %d expected, "
+            "%s %d filtered. %d host(s) failed." % (
+                t["hosts"], t["ports"], MARKS["unexpected"], t["unexpected"], MARKS["unknown"],
+                t["unknown"], MARKS["expected"], t["expected"], MARKS["filtered"], t["filtered"],
+                t["failed"]), ""]
+    ports, grid = matrix(reports)
+    out += ["## Summary", ""]
+    if ports:
+        out.append("| host | " + " | ".join(ports) + " |")
+        out.append("|---|" + "---|" * len(ports))
+        for host, cells in grid:
+            out.append("| %s | " % _md(host) + " | ".join(
+                "%s %s" % (MARKS[cells[p]], LABELS[cells[p]]) if cells[p] else "" for p in ports)
+                + " |")
+    else:
+        out.append("No published ports.")
+    out += ["", "## Published ports", "",
+            "| host | port | container | kind | interface | reachable from | expected from | verdict |",
+            "|---|---|---|---|---|---|---|---|"]
+    for rep in reports:
+        for r in _rows(rep):
+            out.append("| %s | %s | %s | %s | %s | %s | %s | %s %s |" % (
+                _md(rep.get("host") or "?"), r["port"], _md(r.get("container") or "-"), r["kind"],
+                _md(r["interface"]), _md(r["reachable_from"]), _md(r["expected_from"]),
+                MARKS[r["verdict"]], LABELS[r["verdict"]]))
+    findings = [f for rep in reports for f in rep["findings"]]
+    out += ["", "## Findings", ""]
+    out += ["- %s **%s** %s" % (MARKS[f["verdict"]], LABELS[f["verdict"]], _md(f["text"]))
+            for f in findings] or ["None: every published port is reachable only from where it "
+                                   "is expected."]
+    for rep in reports:
+        s = rep["summary"]
+        out += ["", "## %s %s - %s" % (MARKS[s["status"]], rep.get("host") or "?",
+                                       s["status"].upper()), ""]
+        out.append("Docker %s, iptables %s (%s). Interfaces audited: %s." % (
+            rep["docker"].get("version") or "?", rep["iptables"].get("version") or "?",
+            rep["iptables"].get("backend") or "?", ", ".join(rep["interfaces"]) or "none"))
+        if rep["expected"]:
+            out.append("")
+            out.append("Expected: " + "; ".join(
+                "%s %s/%s from %s" % (e["name"], ",".join(e["ports"]), e["protocol"],
+                                      ", ".join(e["from"])) for e in rep["expected"]) + ".")
+        for r in _rows(rep):
+            out += ["", "### %s %s %s on %s (%s)" % (
+                MARKS[r["verdict"]], r["port"], r.get("container") or "-", r["interface"],
+                LABELS[r["verdict"]]), ""]
+            out.append("%s, %s %s. Reachable from **%s**; expected from %s." % (
+                r["kind"], r["family"], r["destination"], r["reachable_from"], r["expected_from"]))
+            if r["verdict"] == "unexpected":
+                out.append("Not expected: **%s**." % r["unexpected_from"])
+            for p in r["probes"]:
+                out += ["", "From %s (%s): **%s** (%s)." % (
+                    _md(p["source"]["name"]), p["source"]["address"], p["verdict"].upper(),
+                    p["judgement"]), "", "```", diagram_text(p), "```"]
+    return "\n".join(out) + "\n"
+
+
+# --- HTML -------------------------------------------------------------------------------------
+
+CSS = u"""
+:root { --red:#c62828; --red-bg:#fdecea; --green:#2e7d32; --green-bg:#e8f5e9;
+  --amber:#b26a00; --amber-bg:#fff4e0; --grey:#546e7a; --grey-bg:#eceff1; }
+* { box-sizing: border-box; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0;
+  color: #1c2430; background: #f6f7f9; }
+header { background: #1c2430; color: #fff; padding: 18px 28px; }
+header h1 { margin: 0 0 4px; font-size: 22px; }
+header p { margin: 0; opacity: .85; }
+main { padding: 8px 28px 40px; max-width: 1400px; }
+h2 { margin: 28px 0 10px; font-size: 18px; }
+h3 { margin: 18px 0 8px; font-size: 15px; }
+table { border-collapse: collapse; background: #fff; margin: 6px 0 12px; }
+th, td { border: 1px solid #d5dae0; padding: 5px 9px; text-align: left; vertical-align: top; }
+th { background: #eef1f4; font-weight: 600; }
+code, .mono { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, monospace; font-size: 12px; }
+.v { font-weight: 700; border-radius: 3px; padding: 1px 7px; white-space: nowrap; }
+.v-unexpected, td.c-unexpected { background: var(--red-bg); color: var(--red); }
+.v-expected, td.c-expected { background: var(--green-bg); color: var(--green); }
+.v-filtered, td.c-filtered { background: var(--grey-bg); color: var(--grey); }
+.v-unknown, td.c-unknown { background: var(--amber-bg); color: var(--amber); }
+.v-fail { background: var(--red); color: #fff; } .v-pass { background: var(--green); color: #fff; }
+.v-warn { background: var(--amber); color: #fff; }
+td.c-none { background: #fafbfc; color: #9aa5b1; }
+.cards { display: flex; gap: 12px; flex-wrap: wrap; margin: 14px 0; }
+.card { background: #fff; border: 1px solid #d5dae0; border-radius: 6px; padding: 10px 16px;
+  min-width: 120px; }
+.card b { display: block; font-size: 24px; }
+.card.unexpected b { color: var(--red); } .card.expected b { color: var(--green); }
+.card.filtered b { color: var(--grey); } .card.unknown b { color: var(--amber); }
+section.host { background: #fff; border: 1px solid #d5dae0; border-radius: 6px;
+  padding: 4px 18px 14px; margin: 18px 0; }
+.port { border-left: 4px solid var(--grey); padding: 2px 0 6px 12px; margin: 14px 0; }
+.port.unexpected { border-color: var(--red); } .port.expected { border-color: var(--green); }
+.port.unknown { border-color: var(--amber); }
+.probe { margin: 10px 0 4px; }
+.path { display: flex; align-items: stretch; flex-wrap: wrap; gap: 0; margin: 6px 0; }
+.box { border: 1px solid #b8c2cc; border-radius: 6px; background: #fff; padding: 6px 9px;
+  min-width: 120px; max-width: 430px; }
+.box .t { font-weight: 700; font-size: 12px; text-transform: none; }
+.box .x { color: #52606d; font-size: 12px; }
+.box.source { background: #eef1f4; }
+.box.routing { background: #f3f0ff; border-color: #b9aee8; }
+.box.reply { background: #f9fafb; border-style: dashed; }
+.box.end.exposed { background: var(--red-bg); border-color: var(--red); }
+.probe.expected .box.end.exposed { background: var(--green-bg); border-color: var(--green); }
+.box.end.filtered { background: var(--grey-bg); border-color: var(--grey); }
+.box.end.unknown { background: var(--amber-bg); border-color: var(--amber); }
+.arrow { align-self: center; padding: 0 6px; color: #7b8794; font-size: 20px; }
+.rl { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, monospace; font-size: 11px;
+  margin-top: 3px; padding: 2px 4px; border-radius: 3px; word-break: break-word; }
+.rl.decisive { outline: 2px solid #1c2430; }
+.rl.nat { background: #e3f2fd; } .rl.accept { background: var(--green-bg); }
+.rl.drop { background: var(--red-bg); }
+details { margin: 4px 0; } summary { cursor: pointer; color: #3e4c59; }
+pre { background: #1c2430; color: #e4e7eb; padding: 10px; border-radius: 5px; overflow-x: auto;
+  font-size: 12px; }
+footer { color: #7b8794; padding: 0 28px 24px; font-size: 12px; }
+"""
+
+
+def _e(text):
+    return escape(u"%s" % (text,), quote=True)
+
+
+def _badge(verdict, text=None):
+    return u'<span class="v v-%s">%s</span>' % (_e(verdict), _e(text or LABELS.get(verdict, verdict)))
+
+
+def _box_html(box):
+    cls = ["box", box["kind"]]
+    if box["kind"] == "end":
+        cls.append(box["verdict"])
+    parts = [u'<div class="%s" data-kind="%s">' % (" ".join(cls), _e(box["kind"])),
+             u'<div class="t">%s</div>' % _e(box["title"])]
+    if box["text"]:
+        parts.append(u'<div class="x">%s</div>' % _e(box["text"]))
+    for ln in box["lines"]:
+        cls_line = "rl %s%s" % (ln["kind"], " decisive" if ln["decisive"] else "")
+        parts.append(u'<div class="%s" title="%s">%s%s %s %s</div>' % (
+            cls_line, _e(ln["ref"]), _e(ln["label"]), _e(" " + ln["rule"] if ln["rule"] else ""),
+            ARROW, _e(ln["effect"])))
+    parts.append(u"</div>")
+    return u"".join(parts)
+
+
+def diagram_html(probe):
+    boxes = [_box_html(b) for b in diagram(probe)]
+    arrow = u'<span class="arrow">%s</span>' % ARROW
+    return u'<div class="path">%s</div>' % arrow.join(boxes)
+
+
+def _slug(*parts):
+    text = "-".join(str(p) for p in parts)
+    return "".join(c if c.isalnum() else "-" for c in text).strip("-").lower()
+
+
+def render_html(reports, title="Docker exposure audit", generated=None):
+    """A self-contained page (inline style, no script, nothing loaded)."""
+    reports = _hosts(reports)
+    t = totals(reports)
+    h = [u"<!DOCTYPE html>", u'<html lang="en"><head><meta charset="utf-8">',
+         u'<meta name="viewport" content="width=device-width, initial-scale=1">',
+         u"<title>%s</title><style>%s</style></head><body>" % (_e(title), CSS),
+         u"<header><h1>%s</h1><p>%d host(s), %d published port(s)%s</p></header><main>" % (
+             _e(title), t["hosts"], t["ports"], _e(", generated %s" % generated) if generated else "")]
+    h.append(u'<div class="cards" id="totals">')
+    for v in VERDICT_ORDER:
+        h.append(u'<div class="card %s"><b>%d</b>%s</div>' % (v, t[v], _e(LABELS[v])))
+    h.append(u'<div class="card"><b>%d</b>host(s) failed</div></div>' % t["failed"])
+
+    ports, grid = matrix(reports)
+    h.append(u"<h2>Summary: hosts \u00d7 published ports</h2>")
+    if ports:
+        h.append(u'<table id="summary"><thead><tr><th>host</th>%s</tr></thead><tbody>' % u"".join(
+            u"<th>%s</th>" % _e(p) for p in ports))
+        for host, cells in grid:
+            h.append(u'<tr data-host="%s"><th><a href="#%s">%s</a></th>%s</tr>' % (
+                _e(host), _e(_slug("host", host)), _e(host), u"".join(
+                    u'<td class="c-%s" data-verdict="%s">%s</td>' % (
+                        cells[p] or "none", cells[p] or "", _e(LABELS[cells[p]]) if cells[p] else
+                        u"\u2013") for p in ports)))
+        h.append(u"</tbody></table>")
+    else:
+        h.append(u"<p>No published ports.</p>")
+
+    h.append(u"<h2>Published ports</h2>")
+    h.append(u'<table id="ports"><thead><tr><th>host</th><th>port</th><th>container</th>'
+             u"<th>kind</th><th>interface</th><th>reachable from</th><th>expected from</th>"
+             u"<th>verdict</th></tr></thead><tbody>")
+    for rep in reports:
+        host = rep.get("host") or "?"
+        for r in _rows(rep):
+            h.append(u'<tr class="port-row" data-host="%s" data-port="%s" data-verdict="%s">'
+                     u'<td>%s</td><td><a href="#%s">%s</a></td><td>%s</td><td>%s</td><td>%s</td>'
+                     u'<td class="mono">%s</td><td class="mono">%s</td><td class="c-%s">%s</td></tr>' % (
+                         _e(host), _e(r["port"]), _e(r["verdict"]), _e(host),
+                         _e(_slug(host, r["id"])), _e(r["port"]), _e(r.get("container") or "-"),
+                         _e(r["kind"]), _e(r["interface"]), _e(r["reachable_from"]),
+                         _e(r["expected_from"]), _e(r["verdict"]), _e(LABELS[r["verdict"]])))
+    h.append(u"</tbody></table>")
+
+    findings = [f for rep in reports for f in rep["findings"]]
+    h.append(u"<h2>Findings</h2>")
+    if findings:
+        h.append(u'<ul id="findings">%s</ul>' % u"".join(
+            u"<li>%s %s</li>" % (_badge(f["verdict"]), _e(f["text"])) for f in findings))
+    else:
+        h.append(u'<p id="findings">None: every published port is reachable only from where it '
+                 u"is expected.</p>")
+
+    for rep in reports:
+        host = rep.get("host") or "?"
+        s = rep["summary"]
+        h.append(u'<section class="host" id="%s" data-status="%s"><h2>%s %s</h2>' % (
+            _e(_slug("host", host)), _e(s["status"]), _e(host), _badge(s["status"], s["status"].upper())))
+        h.append(u"<p>Docker %s, iptables %s (%s backend). Interfaces audited: %s.</p>" % (
+            _e(rep["docker"].get("version") or "?"), _e(rep["iptables"].get("version") or "?"),
+            _e(rep["iptables"].get("backend") or "?"), _e(", ".join(rep["interfaces"]) or "none")))
+        if rep["expected"]:
+            h.append(u"<p>Expected: %s.</p>" % _e("; ".join(
+                "%s %s/%s from %s" % (e["name"], ",".join(e["ports"]), e["protocol"],
+                                      ", ".join(e["from"])) for e in rep["expected"])))
+        if not rep["rows"]:
+            h.append(u"<p>No published ports.</p>")
+        for r in _rows(rep):
+            h.append(u'<div class="port %s" id="%s"><h3>%s %s %s on %s</h3>' % (
+                _e(r["verdict"]), _e(_slug(host, r["id"])), _badge(r["verdict"]), _e(r["port"]),
+                _e(r.get("container") or "-"), _e(r["interface"])))
+            h.append(u"<p>%s, %s, destination <code>%s</code>. Reachable from <b class=\"mono\">%s"
+                     u"</b>; expected from <span class=\"mono\">%s</span>%s.</p>" % (
+                         _e(r["kind"]), _e(r["family"]), _e(r["destination"]),
+                         _e(r["reachable_from"]), _e(r["expected_from"]),
+                         _e("; not expected: %s" % r["unexpected_from"])
+                         if r["verdict"] == "unexpected" else ""))
+            for p in r["probes"]:
+                h.append(u'<div class="probe %s" data-source="%s" data-verdict="%s">' % (
+                    _e(p["judgement"]), _e(p["source"]["name"]), _e(p["verdict"])))
+                h.append(u"<div>From <b>%s</b> (%s): %s</div>" % (
+                    _e(p["source"]["name"]), _e(p["source"]["address"]),
+                    _badge(p["judgement"] if p["verdict"] != "filtered" else "filtered",
+                           p["verdict"].upper())))
+                h.append(diagram_html(p))
+                h.append(u"<details><summary>every step</summary><pre>%s</pre></details>" % _e(
+                    u"\n".join(s["text"] for s in p.get("trace") or ())))
+                h.append(u"</div>")
+            h.append(u"</div>")
+        h.append(u"</section>")
+    h.append(u"</main><footer>dockerguard.firewall exposure audit. Verdicts come from a walk "
+             u"of each host's netfilter rules (nat PREROUTING, routing, filter FORWARD / "
+             u"INPUT, and the reply).</footer></body></html>")
+    return u"\n".join(h) + u"\n"
+
+
+def render(reports, fmt="html", title="Docker exposure audit", generated=None):
+    if fmt == "html":
+        return render_html(reports, title=title, generated=generated)
+    if fmt == "markdown":
+        return render_markdown(reports, title=title, generated=generated)
+    if fmt == "text":
+        return render_text(reports)
+    raise ValueError("format must be html, markdown or text, got %r" % (fmt,))
+
+
+# --- a preview: before -> after ---------------------------------------------------------
+
+def render_preview(preview):
+    """The predicted change of a policy (``_exposure_audit.preview``), port by port."""
+    before, after = preview["before"], preview["after"]
+    host = preview.get("host") or before.get("host") or "?"
+    out = [u"%s: %s -> %s with %s (jumped to from %s)" % (
+        host, before["summary"]["status"].upper(), after["summary"]["status"].upper(),
+        preview.get("chain"), preview.get("parent"))]
+    for c in preview["changes"]:
+        b, a = c["before"] or {}, c["after"] or {}
+        mark = "*" if c["changed"] else " "
+        out.append(u" %s %-9s %-20s on %-6s %s %s %s" % (
+            mark, c["port"], c.get("container") or "-", c["interface"],
+            LABELS.get(b.get("verdict"), "-"), ARROW, LABELS.get(a.get("verdict"), "-")))
+        out.append(u"      reachable from %s %s %s" % (b.get("reachable_from", "-"), ARROW,
+                                                      a.get("reachable_from", "-")))
+        for s in c["sources"]:
+            out.append(u"      from %s (%s): %s %s %s" % (
+                s["name"], s["address"], (s["before"] or "-").upper(), ARROW,
+                (s["after"] or "-").upper()))
+    if not preview["changes"]:
+        out.append(u"  no published ports")
+    return u"\n".join(out)
