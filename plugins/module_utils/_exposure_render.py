@@ -60,13 +60,16 @@ def _quiet(box):
         ln["decisive"] or ln["rule"] for ln in box["lines"])
 
 
-def _end_box(probe):
+def _end_box(probe, target=None):
     verdict = probe["verdict"]
-    target = (probe.get("probe") or {})
-    where = probe.get("dnat") or "%s:%s" % (target.get("destination"), target.get("dport"))
+    sent = (probe.get("probe") or {})
+    where = probe.get("dnat") or "%s:%s" % (sent.get("destination"), sent.get("dport"))
+    name = (target or {}).get("name")
     if verdict == "exposed":
         if probe.get("path") == "forward":
-            title = "container %s" % where
+            title = "container %s%s" % ("%s at " % name if name else "", where)
+        elif (target or {}).get("kind") == "host-network":
+            title = "socket of %s (host network) on %s" % (name or "?", where)
         else:
             title = "socket on the host %s" % where
         text = probe.get("reason") or ""
@@ -87,7 +90,7 @@ def _end_box(probe):
             "lines": []}
 
 
-def diagram(probe):
+def diagram(probe, target=None):
     """The boxes of a probe's path: ``[{kind, title, text, lines, verdict}]``.
 
     ``kind`` is ``source``, ``hook`` (a table's built-in chain, with the rules met in it
@@ -98,6 +101,8 @@ def diagram(probe):
               "text": "%s, arriving on %s" % (src["name"], src["interface"]), "lines": [],
               "verdict": None}]
     decided_by = probe.get("decided_by")
+    if decided_by and decided_by.endswith(" (reply)"):
+        decided_by = decided_by[:-len(" (reply)")]
     current = None
     in_reply = False
     for s in probe.get("trace") or ():
@@ -138,14 +143,14 @@ def diagram(probe):
                 not any(ln["kind"] == "nat" for ln in box["lines"]):
             box["text"] = "no DNAT: the destination stays the host's"
         out.append(box)
-    out.append(_end_box(probe))
+    out.append(_end_box(probe, target))
     return out
 
 
-def diagram_text(probe, indent="  "):
+def diagram_text(probe, indent="  ", target=None):
     """The boxes one under the other, for a terminal or a Markdown code block."""
     lines = []
-    for k, box in enumerate(diagram(probe)):
+    for k, box in enumerate(diagram(probe, target)):
         if k:
             lines.append(indent + u"   \u2193")
         if box["kind"] == "end":
@@ -243,7 +248,7 @@ def render_text(reports, paths=True):
             for p in r["probes"]:
                 out.append(u"    from %s: %s" % (p["source"]["name"], p["verdict"].upper()))
                 if paths and (p["verdict"] == "exposed" or p["role"] == "named"):
-                    out.append(diagram_text(p, indent="      "))
+                    out.append(diagram_text(p, indent="      ", target=r["target"]))
     return u"\n".join(out)
 
 
@@ -312,7 +317,7 @@ def render_markdown(reports, title="Docker exposure audit", generated=None):
             for p in r["probes"]:
                 out += ["", "From %s (%s): **%s** (%s)." % (
                     _md(p["source"]["name"]), p["source"]["address"], p["verdict"].upper(),
-                    p["judgement"]), "", "```", diagram_text(p), "```"]
+                    p["judgement"]), "", "```", diagram_text(p, target=r["target"]), "```"]
     return "\n".join(out) + "\n"
 
 
@@ -404,8 +409,8 @@ def _box_html(box):
     return u"".join(parts)
 
 
-def diagram_html(probe):
-    boxes = [_box_html(b) for b in diagram(probe)]
+def diagram_html(probe, target=None):
+    boxes = [_box_html(b) for b in diagram(probe, target)]
     arrow = u'<span class="arrow">%s</span>' % ARROW
     return u'<div class="path">%s</div>' % arrow.join(boxes)
 
@@ -500,7 +505,7 @@ def render_html(reports, title="Docker exposure audit", generated=None):
                     _e(p["source"]["name"]), _e(p["source"]["address"]),
                     _badge(p["judgement"] if p["verdict"] != "filtered" else "filtered",
                            p["verdict"].upper())))
-                h.append(diagram_html(p))
+                h.append(diagram_html(p, r["target"]))
                 h.append(u"<details><summary>every step</summary><pre>%s</pre></details>" % _e(
                     u"\n".join(s["text"] for s in p.get("trace") or ())))
                 h.append(u"</div>")
