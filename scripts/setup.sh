@@ -35,6 +35,8 @@ packages=(iptables debootstrap busybox-static conntrack iproute2 git rsync shell
 # docker.io brings dockerd; a machine that already has a Docker engine (e.g. docker-ce)
 # keeps it: installing docker.io beside it would conflict.
 command -v dockerd >/dev/null 2>&1 || packages+=(docker.io)
+# The tests (not the demo) open the HTML fleet report in Debian's headless chromium.
+[ "$want_images" = 1 ] && packages+=(chromium)
 
 missing=()
 for p in "${packages[@]}"; do
