@@ -86,8 +86,8 @@ def _end_box(probe, target=None):
         title = "unknown"
         text = probe.get("reason") or ""
         kind = "unknown"
-    return {"kind": "end", "table": None, "title": title, "text": text, "verdict": kind,
-            "lines": []}
+    return {"kind": "end", "table": None, "title": title,
+            "text": "" if text == title else text, "verdict": kind, "lines": []}
 
 
 def diagram(probe, target=None):
@@ -359,13 +359,13 @@ section.host { background: #fff; border: 1px solid #d5dae0; border-radius: 6px;
 .port.unexpected { border-color: var(--red); } .port.expected { border-color: var(--green); }
 .port.unknown { border-color: var(--amber); }
 .probe { margin: 10px 0 4px; }
-.path { display: flex; align-items: stretch; flex-wrap: wrap; gap: 0; margin: 6px 0; }
+.path { display: flex; align-items: flex-start; flex-wrap: wrap; row-gap: 8px; margin: 6px 0; }
 .box { border: 1px solid #b8c2cc; border-radius: 6px; background: #fff; padding: 6px 9px;
-  min-width: 120px; max-width: 430px; }
+  min-width: 120px; max-width: 400px; }
 .box .t { font-weight: 700; font-size: 12px; text-transform: none; }
 .box .x { color: #52606d; font-size: 12px; }
 .box.source { background: #eef1f4; }
-.box.routing { background: #f3f0ff; border-color: #b9aee8; }
+.box.routing { background: #f3f0ff; border-color: #b9aee8; max-width: 260px; }
 .box.reply { background: #f9fafb; border-style: dashed; }
 .box.end.exposed { background: var(--red-bg); border-color: var(--red); }
 .probe.expected .box.end.exposed { background: var(--green-bg); border-color: var(--green); }
