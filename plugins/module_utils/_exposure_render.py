@@ -167,8 +167,8 @@ def diagram_text(probe, indent="  ", target=None):
         for ln in box["lines"]:
             star = u"\u25B6" if ln["decisive"] else " "
             rule = (" " + ln["rule"]) if ln["rule"] else ""
-            lines.append(u"%s   %s %s%s %s %s" % (indent, star, ln["label"], rule, ARROW,
-                                                 ln["effect"]))
+            lines.append(u"%s   %s %s%s %s %s" % (
+                indent, star, ln["label"], rule, ARROW, ln["effect"]))
     return u"\n".join(lines)
 
 
@@ -542,8 +542,8 @@ def render_preview(preview):
         out.append(u" %s %-9s %-20s on %-6s %s %s %s" % (
             mark, c["port"], c.get("container") or "-", c["interface"],
             LABELS.get(b.get("verdict"), "-"), ARROW, LABELS.get(a.get("verdict"), "-")))
-        out.append(u"      reachable from %s %s %s" % (b.get("reachable_from", "-"), ARROW,
-                                                      a.get("reachable_from", "-")))
+        out.append(u"      reachable from %s %s %s" % (
+            b.get("reachable_from", "-"), ARROW, a.get("reachable_from", "-")))
         for s in c["sources"]:
             out.append(u"      from %s (%s): %s %s %s" % (
                 s["name"], s["address"], (s["before"] or "-").upper(), ARROW,
