@@ -28,7 +28,11 @@ BACKEND_SAVE = {
     "legacy": {"ipv4": "iptables-legacy-save", "ipv6": "ip6tables-legacy-save"},
 }
 _VERSION = re.compile(r"v(\d+(?:\.\d+)*)(?:\s+\((\w+)\))?")
-DOCKER_CHAIN = re.compile(r"^:(DOCKER\S*)", re.M)
+# Chains of the dockerd managing this network namespace: DOCKER, DOCKER-USER, DOCKER-FORWARD,
+# DOCKER-ISOLATION-STAGE-1 ... Not DOCKER_OUTPUT / DOCKER_POSTROUTING: those are the
+# embedded DNS resolver's nat rules that the engine *running* this host as a container
+# writes (a node on a user-defined network, a CI runner), in that engine's backend.
+DOCKER_CHAIN = re.compile(r"^:(DOCKER(?:-\S+)?)\s", re.M)
 
 
 def parse_version(text):

@@ -71,6 +71,12 @@ def check_backend(module, host, families):
     backend = parse_version(out or err)[1]
     found, warnings = probe_backends(host.run, host.which, families)
     holder = docker_backend(found)
+    if holder == "both":
+        module.fail_json(msg="Docker's chains exist in both the nf_tables and the legacy iptables "
+                             "backend (left over from a switch of the iptables alternative?), so "
+                             "which one Docker evaluates cannot be told: nothing changed. Remove "
+                             "the stale ones (iptables-nft / iptables-legacy), restart Docker.",
+                         backends=found)
     if holder not in (None, backend):
         module.fail_json(msg="Docker's chains are in the %s iptables backend but the iptables "
                              "command here uses %s: rules written now would not be evaluated "
