@@ -24,8 +24,20 @@ TOOLS = {"ipv4": ("iptables-save", "iptables-restore"),
          "ipv6": ("ip6tables-save", "ip6tables-restore")}
 
 
+# Putting a family back after a failure waits at least this long for the xtables lock
+# (legacy backend): a writer that made the apply give up after ``wait`` seconds (a long
+# ``iptables -L`` resolving names, a big restore) must not also make the rollback give
+# up, which would leave IPv4 and IPv6 with different policies.
+UNDO_WAIT = 30
+
+
 class ApplyError(RuntimeError):
     """The kernel refused a change (after rollback where one was needed)."""
+
+
+def undo_wait(wait):
+    """Seconds to wait for the xtables lock when putting a family back."""
+    return max(wait, UNDO_WAIT)
 
 
 class FamilyPlan(object):
@@ -116,7 +128,7 @@ def apply_plans(run, plans, wait=10):
         except ApplyError as exc:
             for prev in reversed(done):
                 try:
-                    restore(run, prev, prev.undo_payload(), wait)
+                    restore(run, prev, prev.undo_payload(), undo_wait(wait))
                 except ApplyError as undo_exc:
                     raise ApplyError("%s; and putting %s back failed too: %s" % (
                         exc, prev.family, undo_exc))

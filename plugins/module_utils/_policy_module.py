@@ -21,6 +21,7 @@ from ansible_collections.dockerguard.firewall.plugins.module_utils._chain_apply 
     FamilyPlan,
     apply_plans,
     restore,
+    undo_wait,
 )
 from ansible_collections.dockerguard.firewall.plugins.module_utils._iptables_host import (
     docker_backend,
@@ -149,7 +150,7 @@ def await_confirmation(module, host, plans, applied, confirm_file, timeout, wait
         time.sleep(0.25)
     os.remove(marker)
     for plan in reversed([p for p in plans if p.family in applied]):
-        restore(host.run, plan, plan.undo_payload(), wait)
+        restore(host.run, plan, plan.undo_payload(), undo_wait(wait))
     return False
 
 
