@@ -36,8 +36,10 @@ HOOK_DOCKER_USER, HOOK_INPUT = "DOCKER-USER", "INPUT"
 HOOKS = (HOOK_DOCKER_USER, HOOK_INPUT)
 
 _CHAIN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,27}$")
-# Linux: at most 15 bytes, no '/', no whitespace; iptables adds a trailing '+' wildcard.
-_IFACE = re.compile(r"^[A-Za-z0-9_.:@-]{1,15}\+?$|^\+$")
+# Linux: at most 15 bytes, no '/', no whitespace; iptables adds a trailing '+' wildcard,
+# and refuses a name of 16 characters or more counting the '+' ("eth+" fits, a full
+# 15-character name followed by '+' does not).
+_IFACE = re.compile(r"^(?=.{1,15}$)[A-Za-z0-9_.:@-]+\+?$|^\+$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.:/,+=@-]{0,63}$")
 _PORT = re.compile(r"^(\d{1,5})(?:[-:](\d{1,5}))?$")
 
@@ -87,8 +89,9 @@ def _cidr(value, where):
 
 def _iface(value, where):
     if not isinstance(value, str) or not _IFACE.match(value):
-        raise PolicyError("%s: %r is not an interface name (at most 15 characters of "
-                          "letters, digits, '_.:@-', optionally ending in '+')" % (where, value))
+        raise PolicyError("%s: %r is not an interface name (at most 15 characters, a "
+                          "trailing '+' wildcard included, of letters, digits, '_.:@-')"
+                          % (where, value))
     return value
 
 
