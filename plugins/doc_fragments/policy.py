@@ -77,7 +77,10 @@ options:
     choices: [ipv4, ipv6]
     default: [ipv4, ipv6]
   wait:
-    description: Seconds to wait for the xtables lock.
+    description:
+      - Seconds to wait for the xtables lock (legacy backend; iptables-nft ignores the
+        lock, each restore being one atomic kernel transaction).
+      - Putting a family back after a failure waits at least 30 seconds.
     type: int
     default: 10
 """

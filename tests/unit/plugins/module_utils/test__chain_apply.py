@@ -3,7 +3,7 @@ real kernel is exercised in tests/integration/test_docker_user_policy.py)."""
 import pytest
 
 from ansible_collections.dockerguard.firewall.plugins.module_utils._chain_apply import (
-    ApplyError, FamilyPlan, apply_plans)
+    UNDO_WAIT, ApplyError, FamilyPlan, apply_plans, undo_wait)
 
 SAVED = {
     "ipv4": "*filter\n:FORWARD DROP [0:0]\n:DOCKER-USER - [0:0]\n:DG - [0:0]\n"
@@ -91,3 +91,22 @@ def test_unchanged_plans_run_nothing():
     ps[0].jump_first = True
     ps[1].skipped = "no ip6tables"
     assert apply_plans(k, ps) == [] and k.calls == []
+
+
+def test_the_lock_wait_is_passed_to_iptables_restore():
+    seen = []
+
+    def run(argv, data=None):
+        seen.append(argv)
+        if argv[0].endswith("-save"):
+            return 0, SAVED["ipv6" if argv[0].startswith("ip6") else "ipv4"], ""
+        if argv[0] == "ip6tables-restore" and "--test" not in argv:
+            return 4, "", "Another app is currently holding the xtables lock"
+        return 0, "", ""
+    with pytest.raises(ApplyError, match="xtables lock"):
+        apply_plans(run, plans(run), wait=3)
+    restores = [a for a in seen if a[0].endswith("-restore")]
+    assert [a for a in restores if "--test" not in a][0][2] == "--wait=3"
+    # putting IPv4 back waits longer for the lock than the apply did
+    assert restores[-1][:3] == ["iptables-restore", "--noflush", "--wait=%d" % UNDO_WAIT]
+    assert undo_wait(60) == 60

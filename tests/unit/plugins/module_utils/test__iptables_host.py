@@ -77,3 +77,19 @@ def test_backends_both_holding_rules_warn_and_docker_backend_is_found():
     assert len(warnings) == 1 and "legacy: 1, nf_tables: 1" in warnings[0]
     assert host.docker_backend(found) == "nf_tables"
     assert host.docker_backend({}) is None
+
+
+def test_only_dockers_own_chains_count_as_docker_chains():
+    # DOCKER_OUTPUT / DOCKER_POSTROUTING are the embedded DNS rules an outer engine
+    # writes into a containerised host; DOCKERGUARD is ours. Neither is this host's Docker.
+    text = ("*nat\n:DOCKER_OUTPUT - [0:0]\n:DOCKER_POSTROUTING - [0:0]\nCOMMIT\n"
+            "*filter\n:DOCKERGUARD - [0:0]\n:DOCKER - [0:0]\n:DOCKER-USER - [0:0]\n"
+            ":DOCKER-ISOLATION-STAGE-1 - [0:0]\nCOMMIT\n")
+    assert sorted(set(host.DOCKER_CHAIN.findall(text))) == [
+        "DOCKER", "DOCKER-ISOLATION-STAGE-1", "DOCKER-USER"]
+
+
+def test_docker_chains_in_both_backends_say_both():
+    both = {"nf_tables": {"ipv4": {"rules": 3, "docker_chains": ["DOCKER"]}},
+            "legacy": {"ipv4": {"rules": 2, "docker_chains": ["DOCKER-USER"]}}}
+    assert host.docker_backend(both) == "both"
