@@ -30,11 +30,11 @@ from ansible_collections.dockerguard.firewall.plugins.module_utils._exposure imp
     Engine)
 
 HOST_IP = "10.250.0.2"
-SOURCES = ["203.0.113.50",   # the internet
+SOURCES = ["100.64.0.50",    # the internet (any outside address)
            "10.20.1.7",      # in the allow-lists
            "10.250.0.20",    # the host's own LAN
            "198.51.100.9",   # on the blocklist
-           "192.0.2.77"]     # elsewhere
+           "172.31.200.77"]  # elsewhere
 
 
 def container_ip(k):

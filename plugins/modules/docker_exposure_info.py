@@ -27,15 +27,12 @@ description:
 author:
   - dockerguard developers (@dockerguard)
 attributes:
-  check_mode:
-    support: full
-    description: Only reads; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Changes nothing, so there is nothing to diff.
   action:
     support: full
     description: Runs through an action plugin that calls the two fact modules.
+extends_documentation_fragment:
+  - dockerguard.firewall.attributes
+  - dockerguard.firewall.attributes.info_module
 options:
   sources:
     description:

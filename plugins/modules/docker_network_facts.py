@@ -30,16 +30,10 @@ requirements:
   - docker (Python SDK) >= 7.0 on the managed host
   - C(ss) and C(ip) (iproute2) on the managed host; without C(ss) the listeners are read
     from C(/proc/net) and C(/proc/*/fd)
-attributes:
-  check_mode:
-    support: full
-    description: Nothing is changed; the same facts are returned in check mode.
-  diff_mode:
-    support: none
-    description: Nothing is changed.
-  facts:
-    support: full
-    description: Returns C(ansible_facts.docker_network).
+extends_documentation_fragment:
+  - dockerguard.firewall.attributes
+  - dockerguard.firewall.attributes.info_module
+  - dockerguard.firewall.attributes.facts
 options:
   docker_host:
     description:

@@ -29,13 +29,6 @@ description:
     before anything is read or written.
 author:
   - dockerguard developers (@dockerguard)
-attributes:
-  check_mode:
-    support: full
-    description: Computes and reports the change (and diff) without writing.
-  diff_mode:
-    support: full
-    description: Shows our chain's rules before and after, per family.
 options:
   default:
     description:
@@ -62,6 +55,8 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
+  - dockerguard.firewall.attributes
+  - dockerguard.firewall.attributes.changes
   - dockerguard.firewall.policy
 requirements:
   - iptables and iptables-restore (ip6tables for IPv6) using the backend Docker writes to

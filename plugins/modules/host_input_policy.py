@@ -26,14 +26,9 @@ description:
     role does this).
 author:
   - dockerguard developers (@dockerguard)
-attributes:
-  check_mode:
-    support: full
-    description: Computes and reports the change (and diff) without writing.
-  diff_mode:
-    support: full
-    description: Shows our chain's rules before and after, per family.
 extends_documentation_fragment:
+  - dockerguard.firewall.attributes
+  - dockerguard.firewall.attributes.changes
   - dockerguard.firewall.policy
 options:
   chain:

@@ -22,16 +22,10 @@ description:
     P(dockerguard.firewall.iptables_save#filter) filter.
 author:
   - dockerguard developers (@dockerguard)
-attributes:
-  check_mode:
-    support: full
-    description: Only reads; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Changes nothing, so there is nothing to diff.
-  facts:
-    support: full
-    description: Returns C(ansible_facts.iptables).
+extends_documentation_fragment:
+  - dockerguard.firewall.attributes
+  - dockerguard.firewall.attributes.info_module
+  - dockerguard.firewall.attributes.facts
 options:
   families:
     description:
