@@ -832,27 +832,28 @@ def exposure_host(model):
     """The host facts the exposure engine (``_exposure.Host``) takes, from this model.
 
     ``interfaces`` ``{name: ["addr/plen", ...]}``, ``bridges`` ``{bridge: [subnets]}``
-    (bridge networks only), ``listeners`` (address/port/protocol), ``default_interface``
-    per family, ``route_localnet`` (True when any non-loopback interface accepts
-    127.0.0.0/8 from outside ``lo``). Parts the model lacks are left out (``listeners``
-    not gathered stays unknown, not empty).
+    (bridge networks only), ``listeners`` (address, port, protocol, dual_stack,
+    interface), ``default_interface`` per family, ``route_localnet`` (True when any
+    non-loopback interface accepts 127.0.0.0/8 from outside ``lo``). Parts the model
+    lacks are left out (``listeners`` not gathered stays unknown, not empty).
     """
     host = {}
     if model.get("interfaces") is not None:
         host["interfaces"] = dict(
             (i["name"], ["%s/%s" % (a["address"], a["prefixlen"]) if a.get("prefixlen")
-                         is not None else a["address"] for a in i["addresses"]])
+                         is not None else a["address"] for a in i.get("addresses") or ()])
             for i in model["interfaces"])
         host["route_localnet"] = any(i.get("route_localnet") for i in model["interfaces"]
                                      if i.get("role") != "loopback")
     bridges = {}
     for net in model.get("networks") or ():
         if net.get("bridge"):
-            bridges[net["bridge"]] = [s["subnet"] for s in net["ipv4"] + net["ipv6"]]
+            bridges[net["bridge"]] = [s["subnet"] for s in (net.get("ipv4") or []) +
+                                      (net.get("ipv6") or [])]
     host["bridges"] = bridges
     if model.get("listeners") is not None:
-        host["listeners"] = [{"address": x["address"], "port": x["port"],
-                              "protocol": x["protocol"]} for x in model["listeners"]]
+        keys = ("address", "port", "protocol", "dual_stack", "interface")
+        host["listeners"] = [dict((k, x.get(k)) for k in keys) for x in model["listeners"]]
     routes = model.get("default_routes")
     if routes:
         host["default_interface"] = dict((fam, (r or {}).get("interface"))

@@ -26,6 +26,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.dockerguard.firewall.plugins.module_utils import _netfilter_addr as addr
+from ansible_collections.dockerguard.firewall.plugins.module_utils._docker import exposure_host
 from ansible_collections.dockerguard.firewall.plugins.module_utils._exposure import Engine
 
 # Stand-ins for "somebody on the internet" (documentation ranges, RFC 5737 / RFC 3849).
@@ -150,31 +151,8 @@ def normalize_sources(sources):
 
 
 def host_facts(docker_facts):
-    """What ``_exposure.Host`` takes, from the docker model (listeners keep
-    ``dual_stack`` and ``interface``)."""
-    model = _model(docker_facts)
-    host = {}
-    if model.get("interfaces") is not None:
-        host["interfaces"] = dict(
-            (i["name"], ["%s/%s" % (a["address"], a["prefixlen"]) if a.get("prefixlen")
-                         is not None else a["address"] for a in i.get("addresses") or ()])
-            for i in model["interfaces"])
-        host["route_localnet"] = any(i.get("route_localnet") for i in model["interfaces"]
-                                     if i.get("role") != "loopback")
-    bridges = {}
-    for net in model.get("networks") or ():
-        if net.get("bridge"):
-            bridges[net["bridge"]] = [s["subnet"] for s in (net.get("ipv4") or []) +
-                                      (net.get("ipv6") or [])]
-    host["bridges"] = bridges
-    if model.get("listeners") is not None:
-        keys = ("address", "port", "protocol", "dual_stack", "interface")
-        host["listeners"] = [dict((k, x.get(k)) for k in keys) for x in model["listeners"]]
-    routes = model.get("default_routes")
-    if routes:
-        host["default_interface"] = dict((fam, (r or {}).get("interface"))
-                                         for fam, r in routes.items())
-    return host
+    """What ``_exposure.Host`` takes, from the docker facts (model or module result)."""
+    return exposure_host(_model(docker_facts))
 
 
 def destination(target, family, interface, ifaces):

@@ -663,7 +663,8 @@ def test_exposure_host_feeds_the_engine():
     assert host["interfaces"]["dg-br-cap"][:2] == ["10.250.10.1/24", "fd00:250:10::1/64"]
     assert host["bridges"] == {"docker0": ["172.18.0.0/16"],
                                "dg-br-cap": ["10.250.10.0/24", "fd00:250:10::/64"]}
-    assert {"address": "127.0.0.1", "port": 8082, "protocol": "tcp"} in host["listeners"]
+    assert {"address": "127.0.0.1", "port": 8082, "protocol": "tcp", "dual_stack": False,
+            "interface": None} in host["listeners"]
     assert host["default_interface"] == {"ipv4": "eth0", "ipv6": None}
     assert host["route_localnet"] is False
     bare = exposure_host(build_model())
