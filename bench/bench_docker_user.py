@@ -32,15 +32,12 @@ sys.path.insert(0, ROOT)
 # conftest.py creates the .tmp/collections link tree ansible-playbook is pointed at.
 import conftest  # noqa: E402,F401  pylint: disable=unused-import,wrong-import-position
 
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+import docker_lab  # noqa: E402  pylint: disable=wrong-import-position
+
 COLLECTIONS = os.path.join(ROOT, ".tmp", "collections")
 BIN = os.path.dirname(os.path.abspath(sys.executable))
-NODE_FLAGS = [
-    "--cap-add", "NET_ADMIN", "--cap-add", "SYS_ADMIN", "--cap-add", "NET_RAW",
-    "--security-opt", "apparmor=unconfined", "--security-opt", "seccomp=unconfined",
-    "--security-opt", "systempaths=unconfined",
-    "--cgroupns", "host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-    "--tmpfs", "/run", "--tmpfs", "/var/lib/docker:exec,dev,suid",
-]
+NODE_FLAGS = docker_lab.NODE_FLAGS
 PORT = 8080
 TARGETS = {"first": 2.0, "rerun": 1.5, "ratio": 25.0}
 

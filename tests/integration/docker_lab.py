@@ -29,6 +29,8 @@ import time
 
 PREFIX = "dg-it-docker-"
 SDK_PACKAGES = ("docker", "requests", "urllib3", "idna", "certifi", "charset_normalizer")
+# The flags LAB.md section 3 gives for a Docker-in-Docker lab node; the one place the
+# Python side keeps them (molecule/shared/create.yml has the YAML twin).
 NODE_FLAGS = [
     "--cap-add", "NET_ADMIN", "--cap-add", "SYS_ADMIN", "--cap-add", "NET_RAW",
     "--security-opt", "apparmor=unconfined", "--security-opt", "seccomp=unconfined",

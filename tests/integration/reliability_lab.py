@@ -40,15 +40,11 @@ sys.path.insert(0, os.path.join(ROOT, "molecule", "shared"))
 import lab  # noqa: E402  (molecule/shared/lab.py: probes, dockerd stop/start, waits)
 from inventory import lab_id  # noqa: E402  (molecule/shared/inventory.py)
 
+import docker_lab  # noqa: E402  (tests/integration/docker_lab.py: the node flags)
+
 COLLECTIONS = os.path.join(ROOT, ".tmp", "collections")
 SERVICE_IMAGE = "svc:local"
-NODE_FLAGS = [
-    "--cap-add=NET_ADMIN", "--cap-add=SYS_ADMIN", "--cap-add=NET_RAW",
-    "--security-opt=apparmor=unconfined", "--security-opt=seccomp=unconfined",
-    "--security-opt=systempaths=unconfined",
-    "--cgroupns=host", "--volume=/sys/fs/cgroup:/sys/fs/cgroup:rw",
-    "--tmpfs=/run", "--tmpfs=/var/lib/docker:exec,dev,suid",
-]
+NODE_FLAGS = docker_lab.NODE_FLAGS
 DOCKERD = "dockerd >>/var/log/dockerd.log 2>&1"
 LEGACY = ("update-alternatives --set iptables /usr/sbin/iptables-legacy >/dev/null && "
           "update-alternatives --set ip6tables /usr/sbin/ip6tables-legacy >/dev/null")

@@ -43,6 +43,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+import docker_lab
+
 from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure
 from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure_report as report
 from ansible_collections.dockerguard.firewall.plugins.module_utils._docker import (
@@ -59,13 +61,7 @@ NODES = {  # engine label: (image, node address)
 PROBES = {"allowed": "10.250.44.10", "denied": "10.250.44.20", "other": "10.250.44.30"}
 CIDR_A = "10.250.44.8/29"    # holds .10 (allowed)
 CIDR_B = "10.250.44.28/30"   # holds .30 (other)
-NODE_FLAGS = [
-    "--cap-add", "NET_ADMIN", "--cap-add", "SYS_ADMIN", "--cap-add", "NET_RAW",
-    "--security-opt", "apparmor=unconfined", "--security-opt", "seccomp=unconfined",
-    "--security-opt", "systempaths=unconfined",
-    "--cgroupns", "host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-    "--tmpfs", "/run", "--tmpfs", "/var/lib/docker:exec,dev,suid",
-]
+NODE_FLAGS = docker_lab.NODE_FLAGS
 WEB = ["svc:local", "httpd", "-f", "-p", "80", "-h", "/"]
 CONNECT_TIMEOUT = 5
 DROP_AFTER = 4.0  # a connection that took this long was dropped, not refused
@@ -336,11 +332,7 @@ def _ansible_module(node, module, args):
 def test_docker_exposure_info_module_agrees(lab):
     label = "docker-28.5"
     node = lab[label]
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    try:
-        import docker_lab  # the Docker SDK is not in the node images: copy ours in
-    except ImportError:
-        pytest.skip("tests/integration/docker_lab.py (install_sdk) not available")
+    # the node runs the module with the controller's SDK version (the one tested here)
     docker_lab.install_sdk(node)
     sources = [{"name": name, "address": address, "interface": "eth0"}
                for name, address in sorted(PROBES.items())]
