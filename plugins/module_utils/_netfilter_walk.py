@@ -427,130 +427,173 @@ class Walker(object):
         """Walk ``chain`` from candidate ``start``; terminal outcomes go to ``out``.
 
         Returns the pieces ``(sources, packet, trace)`` that reach the end of the chain
-        or a RETURN.
+        or a RETURN. Each matching rule goes to the handler of its kind (``_HANDLERS``).
         """
         self._tick()
-        family = self.family
-        ends = []
         one = S[0][0] if len(S) == 1 and S[0][0] == S[0][1] else None
+        cur = _Cursor(chain, start, S, pkt, tr, depth, out)
         cands = chain.candidates(pkt, self.near, one)
         n = len(cands)
-        i = start
-        while i < n and S:
-            r = cands[i]
-            i += 1
-            st = evaluate(r, pkt)
-            if st is False:
-                if self.near and tr is not False and pkt.dnat and not pkt.reply:
-                    tr = self._near_miss(r, pkt, tr)
-                continue
-            rs = r.src if not r.srcfns else source_set(r, pkt)
-            if isinstance(rs, str):
-                if st is True:
-                    st = rs
-                rs = r.src
-            if rs is None:
-                M, rest = S, addr.EMPTY
-            else:
-                M = addr.intersect(S, rs)
-                if not M:
-                    continue
-                rest = addr.EMPTY if M is S else addr.subtract(S, M, family)
-            kind = r.kind
-            assumed = ""
-            if st is not True:
-                if kind == "noop":
-                    continue  # matches or not, nothing changes
-                guess = self.assume.get(r.ref())
-                if guess is None:
-                    out.append((M, "unknown", pkt, self._step(tr, r, "cannot evaluate: %s" % st),
-                                {"by": r.ref(), "reason": st, "rule": r, "fork": True}))
-                    S = rest
-                    continue
-                if guess is False:
-                    tr = self._step(tr, r, "cannot evaluate (%s); taken as not matching" % st)
-                    continue
-                assumed = "cannot evaluate (%s); taken as matching: " % st
-            if kind in ("accept", "drop", "reject"):
-                info = {"by": r.ref()}
-                effect = r.target
-                if kind == "reject":
-                    info["reject_with"] = r.topts.get("reject-with", "icmp-port-unreachable")
-                    effect = "REJECT (%s)" % info["reject_with"]
-                out.append((M, kind, pkt, self._step(tr, r, assumed + effect), info))
-                S = rest
-                continue
-            if kind == "return":
-                ends.append((M, pkt, self._step(tr, r, assumed + "RETURN")))
-                S = rest
-                continue
-            if kind == "jump":
-                if depth >= MAX_DEPTH:
-                    out.append((M, "unknown", pkt, self._step(tr, r, "jump too deep"),
-                                {"by": r.ref(), "reason": "chains nest deeper than %d" % MAX_DEPTH,
-                                 "rule": r}))
-                    S = rest
-                    continue
-                sub = self.rs.view(r.reply)[r.table][r.target]
-                trj = self._step(tr, r, assumed + ("goto %s" if r.goto else "jump %s") % r.target)
-                back = self._run(sub, 0, M, pkt, trj, depth + 1, out)
-                if r.goto:
-                    ends.extend(back)
-                    S = rest
-                    continue
-                if not rest and len(back) == 1:
-                    S, pkt, tr = back[0]
-                    continue
-                for s, p, t in back:
-                    if t is False and p.key() == pkt.key():
-                        rest = addr.union(rest, s)
-                    else:
-                        ends.extend(self._run(chain, i, s, p, t, depth, out))
-                S = rest
-                continue
-            if kind in ("dnat", "redirect", "netmap"):
-                res = self._nat(r, pkt)
-                if isinstance(res, str):
-                    out.append((M, "unknown", pkt, self._step(tr, r, "cannot evaluate: " + res),
-                                {"by": r.ref(), "reason": res, "rule": r}))
-                else:
-                    out.append((M, "accept", res[0], self._step(tr, r, assumed + res[1]),
-                                {"by": r.ref(), "nat": True}))
-                S = rest
-                continue
-            if kind in ("mark", "connmark", "notrack"):
-                if kind == "notrack":
-                    new, effect = pkt.replace(untracked=True), "NOTRACK (no conntrack, no NAT)"
-                elif kind == "connmark" and not pkt.ct:
-                    new, effect = pkt, "CONNMARK without a connection: no effect"
-                else:
-                    res = apply_mark(kind, r.topts, pkt.mark, pkt.ctmark)
-                    if isinstance(res, str):
-                        out.append((M, "unknown", pkt, self._step(tr, r, "cannot evaluate: " + res),
-                                    {"by": r.ref(), "reason": res, "rule": r}))
-                        S = rest
-                        continue
-                    new, effect = pkt.replace(mark=res[0], ctmark=res[1]), res[2]
-                trm = self._step(tr, r, assumed + effect)
-                if rest:
-                    ends.extend(self._run(chain, i, M, new, trm, depth, out))
-                    S = rest
-                else:
-                    pkt, tr = new, trm
-                continue
-            if kind == "noop":
-                continue
-            reason = ("target %s decides outside the ruleset" % r.target if kind == "opaque"
-                      else "target %s is neither a chain of table %s nor a known target"
-                      % (r.target, r.table))
-            out.append((M, "unknown", pkt, self._step(tr, r, "cannot evaluate: " + reason),
-                        {"by": r.ref(), "reason": reason, "rule": r}))
-            S = rest
-        if S:
+        while cur.i < n and cur.S:
+            r = cands[cur.i]
+            cur.i += 1
+            hit = self._match(r, cur)
+            if hit is not None:
+                self._HANDLERS[r.kind](self, r, cur, hit[0], hit[1], hit[2])
+        if cur.S:
+            tr = cur.tr
             if not chain.builtin:
                 tr = self._pstep(tr, chain.table, chain.name, "end of chain, RETURN")
-            ends.append((S, pkt, tr))
-        return ends
+            cur.ends.append((cur.S, cur.pkt, tr))
+        return cur.ends
+
+    def _match(self, r, cur):
+        """``(M, rest, assumed)``: the sources the rule takes, the others and the trace
+        prefix of an assumption; None when the rule does not apply."""
+        pkt = cur.pkt
+        st = evaluate(r, pkt)
+        if st is False:
+            if self.near and cur.tr is not False and pkt.dnat and not pkt.reply:
+                cur.tr = self._near_miss(r, pkt, cur.tr)
+            return None
+        rs = r.src if not r.srcfns else source_set(r, pkt)
+        if isinstance(rs, str):
+            if st is True:
+                st = rs
+            rs = r.src
+        S = cur.S
+        if rs is None:
+            M, rest = S, addr.EMPTY
+        else:
+            M = addr.intersect(S, rs)
+            if not M:
+                return None
+            rest = addr.EMPTY if M is S else addr.subtract(S, M, self.family)
+        if st is True:
+            return M, rest, ""
+        return self._assumption(r, cur, st, M, rest)
+
+    def _assumption(self, r, cur, st, M, rest):
+        """A rule that cannot be evaluated: unknown, or taken as ``assume`` says."""
+        if r.kind == "noop":
+            return None  # matches or not, nothing changes
+        guess = self.assume.get(r.ref())
+        if guess is None:
+            self._end(cur, r, M, rest, "unknown", "cannot evaluate: %s" % st,
+                      {"by": r.ref(), "reason": st, "rule": r, "fork": True})
+            return None
+        if guess is False:
+            cur.tr = self._step(cur.tr, r, "cannot evaluate (%s); taken as not matching" % st)
+            return None
+        return M, rest, "cannot evaluate (%s); taken as matching: " % st
+
+    def _end(self, cur, r, M, rest, kind, effect, info, pkt=None):
+        """Sources ``M`` end here with ``kind``; the walk goes on with ``rest``."""
+        cur.out.append((M, kind, cur.pkt if pkt is None else pkt,
+                        self._step(cur.tr, r, effect), info))
+        cur.S = rest
+
+    def _go_on(self, cur, M, rest, pkt, tr):
+        """Sources ``M`` go on in this chain as ``pkt`` with trace ``tr``."""
+        if rest:
+            cur.ends.extend(self._run(cur.chain, cur.i, M, pkt, tr, cur.depth, cur.out))
+            cur.S = rest
+        else:
+            cur.pkt, cur.tr = pkt, tr
+
+    def _unknown(self, cur, r, M, rest, reason):
+        self._end(cur, r, M, rest, "unknown", "cannot evaluate: " + reason,
+                  {"by": r.ref(), "reason": reason, "rule": r})
+
+    # -- one handler per rule kind --------------------------------------------------
+
+    def _on_verdict(self, r, cur, M, rest, assumed):
+        info = {"by": r.ref()}
+        effect = r.target
+        if r.kind == "reject":
+            info["reject_with"] = r.topts.get("reject-with", "icmp-port-unreachable")
+            effect = "REJECT (%s)" % info["reject_with"]
+        self._end(cur, r, M, rest, r.kind, assumed + effect, info)
+
+    def _on_return(self, r, cur, M, rest, assumed):
+        cur.ends.append((M, cur.pkt, self._step(cur.tr, r, assumed + "RETURN")))
+        cur.S = rest
+
+    def _on_jump(self, r, cur, M, rest, assumed):
+        if cur.depth >= MAX_DEPTH:
+            self._end(cur, r, M, rest, "unknown", "jump too deep",
+                      {"by": r.ref(), "reason": "chains nest deeper than %d" % MAX_DEPTH,
+                       "rule": r})
+            return
+        sub = self.rs.view(r.reply)[r.table][r.target]
+        trj = self._step(cur.tr, r, assumed + ("goto %s" if r.goto else "jump %s") % r.target)
+        back = self._run(sub, 0, M, cur.pkt, trj, cur.depth + 1, cur.out)
+        if r.goto:
+            cur.ends.extend(back)
+        elif not rest and len(back) == 1:
+            cur.S, cur.pkt, cur.tr = back[0]
+            return
+        else:
+            key = cur.pkt.key()
+            for s, p, t in back:
+                if t is False and p.key() == key:
+                    rest = addr.union(rest, s)  # came back unchanged: walk on with the rest
+                else:
+                    cur.ends.extend(self._run(cur.chain, cur.i, s, p, t, cur.depth, cur.out))
+        cur.S = rest
+
+    def _on_nat(self, r, cur, M, rest, assumed):
+        res = self._nat(r, cur.pkt)
+        if isinstance(res, str):
+            self._unknown(cur, r, M, rest, res)
+        else:
+            self._end(cur, r, M, rest, "accept", assumed + res[1], {"by": r.ref(), "nat": True},
+                      pkt=res[0])
+
+    def _on_modify(self, r, cur, M, rest, assumed):
+        """Targets that change the packet (or its connection) and go on."""
+        pkt = cur.pkt
+        if r.kind == "notrack":
+            new, effect = pkt.replace(untracked=True), "NOTRACK (no conntrack, no NAT)"
+        elif r.kind == "connmark" and not pkt.ct:
+            new, effect = pkt, "CONNMARK without a connection: no effect"
+        else:
+            res = apply_mark(r.kind, r.topts, pkt.mark, pkt.ctmark)
+            if isinstance(res, str):
+                self._unknown(cur, r, M, rest, res)
+                return
+            new, effect = pkt.replace(mark=res[0], ctmark=res[1]), res[2]
+        self._go_on(cur, M, rest, new, self._step(cur.tr, r, assumed + effect))
+
+    def _on_noop(self, r, cur, M, rest, assumed):
+        pass
+
+    def _on_opaque(self, r, cur, M, rest, assumed):
+        self._unknown(cur, r, M, rest, "target %s decides outside the ruleset" % r.target)
+
+    def _on_badtarget(self, r, cur, M, rest, assumed):
+        self._unknown(cur, r, M, rest, "target %s is neither a chain of table %s nor a known "
+                      "target" % (r.target, r.table))
+
+    _HANDLERS = {
+        "accept": _on_verdict, "drop": _on_verdict, "reject": _on_verdict,
+        "return": _on_return, "jump": _on_jump,
+        "dnat": _on_nat, "redirect": _on_nat, "netmap": _on_nat,
+        "mark": _on_modify, "connmark": _on_modify, "notrack": _on_modify,
+        "noop": _on_noop, "opaque": _on_opaque, "badtarget": _on_badtarget,
+    }
+
+
+class _Cursor(object):
+    """Where a walk through one chain stands: the next candidate ``i``, the sources
+    ``S`` still walking, their packet and trace; ``out`` terminal outcomes, ``ends``
+    the pieces that leave the chain."""
+
+    __slots__ = ("chain", "i", "S", "pkt", "tr", "depth", "out", "ends")
+
+    def __init__(self, chain, i, S, pkt, tr, depth, out):
+        self.chain, self.i, self.S, self.pkt, self.tr = chain, i, S, pkt, tr
+        self.depth, self.out, self.ends = depth, out, []
 
 
 def _endpoint(address, port, family):
