@@ -3,8 +3,10 @@
 #   svc:local             busybox-static service image (httpd, nc, sh, sleep)
 #   node-<suite>:local    fleet node: python3 (+ Docker SDK), iptables, dockerd
 #                         (bookworm=20.10, forky=28.5)
+#   node-forky-firewalld:local  the forky node plus firewalld, dbus and nftables (LAB.md 3c)
 # An image carries a label with its recipe; a cached image whose recipe changed is rebuilt.
-# Usage: scripts/lab/images.sh [svc] [bookworm] [forky] ...   (default: svc bookworm forky)
+# Usage: scripts/lab/images.sh [svc] [bookworm] [forky] [forky-firewalld] ...
+#        (default: svc bookworm forky)
 set -euo pipefail
 want=("$@"); [ ${#want[@]} -gt 0 ] || want=(svc bookworm forky)
 
@@ -50,9 +52,31 @@ build_node() {
   rm -rf "$root"
 }
 
+# What the firewalld node adds to its base node image.
+FIREWALLD_PACKAGES=firewalld,dbus,nftables
+
+build_firewalld() {  # the node image of a suite plus firewalld, installed with apt inside it
+  local suite=$1 base="node-$1:local" img="node-$1-firewalld:local"
+  build_node "$suite"
+  local recipe; recipe="$(docker image inspect -f '{{ index .Config.Labels "dockerguard.recipe" }}' "$base"),$FIREWALLD_PACKAGES"
+  have "$img" "$recipe" && return 0
+  local name="dg-build-firewalld-$suite-$$"
+  docker rm -f "$name" >/dev/null 2>&1 || true
+  # forky's Release file on the mirror can be expired: do not let apt refuse it.
+  docker run --name "$name" "$base" sh -c \
+    "apt-get -o Acquire::Check-Valid-Until=false update -qq \
+     && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        ${FIREWALLD_PACKAGES//,/ } >/dev/null && apt-get clean && rm -rf /var/lib/apt/lists/*" \
+    >"/var/tmp/firewalld-$suite.log" 2>&1 \
+    || { tail -20 "/var/tmp/firewalld-$suite.log"; docker rm -f "$name" >/dev/null; return 1; }
+  docker commit -c "LABEL dockerguard.recipe=$recipe" -c "CMD [\"/bin/sh\"]" "$name" "$img" >/dev/null
+  docker rm -f "$name" >/dev/null
+}
+
 for w in "${want[@]}"; do
   case $w in
     svc) build_svc ;;
+    *-firewalld) build_firewalld "${w%-firewalld}" ;;
     *) build_node "$w" ;;
   esac
   echo "lab image ready: $w"

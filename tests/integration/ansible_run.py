@@ -10,8 +10,10 @@ COLLECTIONS = os.path.join(ROOT, ".tmp", "collections")
 BIN = os.path.dirname(sys.executable)
 
 
-def playbook(tasks_yaml, ns=None, extra_args=(), check=True):
+def playbook(tasks_yaml, ns=None, extra_args=(), check=True, wrap=()):
     """Run a one-play playbook on localhost (in namespace ``ns`` when given).
+
+    ``wrap``: a command line that runs ansible-playbook's (appended to it), e.g. unshare.
 
     The tasks should ``register: out``; a last task writes it to JSON that is returned.
     Returns (returncode, result dict or None, combined output).
@@ -38,6 +40,7 @@ def playbook(tasks_yaml, ns=None, extra_args=(), check=True):
         argv = [os.path.join(BIN, "ansible-playbook"), play] + list(extra_args)
         if ns:
             argv = ["ip", "netns", "exec", ns] + argv
+        argv = list(wrap) + argv
         proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
         data = None
         if os.path.exists(result):

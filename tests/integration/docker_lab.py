@@ -119,11 +119,15 @@ def wait_for(predicate, timeout=60, step=0.5, what="condition"):
     raise LabError("timed out after %ss waiting for %s" % (timeout, what))
 
 
-def start_node(name, image):
-    """Start a lab node (Docker inside Docker), wait for its dockerd, load svc:local."""
+def start_node(name, image, boot=""):
+    """Start a lab node (Docker inside Docker), wait for its dockerd, load svc:local.
+
+    ``boot``: shell commands the node runs before it starts dockerd (e.g. firewalld).
+    """
     run(["docker", "rm", "-f", name], check=False)
     run(["docker", "run", "-d", "--name", name, "--hostname", name] + NODE_FLAGS
-        + [image, "sh", "-c", "dockerd >/var/log/dockerd.log 2>&1 & exec sleep infinity"])
+        + [image, "sh", "-c",
+           boot + "dockerd >/var/log/dockerd.log 2>&1 & exec sleep infinity"])
     engine = Engine(name, ["docker", "exec", name, "docker"], node=name)
     try:
         wait_for(lambda: run(engine.prefix + ["info"], check=False).returncode == 0,
