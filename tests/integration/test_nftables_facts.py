@@ -11,6 +11,9 @@ import shutil
 
 import pytest
 
+from ansible_collections.dockerguard.firewall.plugins.module_utils._nftables import (
+    priority_value,
+)
 from ansible_run import playbook
 from netns import can_use_netns, namespace, sh
 from nft_lab import NETNS_CAPTURES, load
@@ -76,9 +79,10 @@ def test_facts_equal_what_the_kernel_holds(capture):
             continue
         assert mine == nfts
     assert facts["rule_count"] == len(rules)
-    for (table, chain), (ctype, hook, _prio, policy) in bases.items():
+    for (table, chain), (ctype, hook, prio, policy) in bases.items():
         mine = facts["tables"][table]["chains"][chain]
         assert (mine["type"], mine["hook"], mine["policy"]) == (ctype, hook, policy)
+        assert mine["priority"] == priority_value(prio, table.split()[0])[0]
     # iptables-nft's tables are exactly the ones iptables-save shows
     assert sorted(facts["iptables_nft_tables"]) == sorted(
         ["ip " + t for t in ipt_tables] + ["ip6 " + t for t in ip6t_tables])

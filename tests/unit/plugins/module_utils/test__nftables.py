@@ -98,7 +98,7 @@ def _rules(model):
 
 
 def test_counts_round_trip(capture):
-    _, model, nft = capture
+    model, nft = capture[1:]
     assert list(model["tables"]) == nft["tables"]
     assert model["counts"]["tables"] == len(nft["tables"])
     assert model["counts"]["chains"] == len(nft["chains"])
@@ -114,7 +114,7 @@ def test_counts_round_trip(capture):
 def test_rule_text_is_nfts_own(capture):
     """Every rule reads as ``nft list`` prints it, except xt (iptables extension)
     statements, whose details nft's JSON does not carry (only iptables-save shows them)."""
-    _, model, nft = capture
+    model, nft = capture[1:]
     seen = 0
     for table, chain, rule in _rules(model):
         expected = nft["rules"][(table, rule["handle"])]
@@ -129,7 +129,7 @@ def test_rule_text_is_nfts_own(capture):
 
 def test_priorities_numeric_and_as_nft_names_them(capture):
     """JSON gives numbers; nft's text gives names (``mangle + 10``): both agree."""
-    _, model, nft = capture
+    model, nft = capture[1:]
     for key, table in model["tables"].items():
         for chain in table["chains"].values():
             printed = nft["chains"][(key, chain["name"])]
@@ -143,14 +143,14 @@ def test_priorities_numeric_and_as_nft_names_them(capture):
 
 
 def test_base_chains_ordered_by_hook_then_priority(capture):
-    _, model, _ = capture
+    model = capture[1]
     order = [(_nftables.HOOKS.index(b["hook"]), b["priority"]) for b in model["base_chains"]]
     assert order == sorted(order)
     assert len(model["base_chains"]) == model["counts"]["base_chains"]
 
 
 def test_parsed_input_and_text_input_give_the_same_model(capture):
-    path, model, _ = capture
+    path, model = capture[:2]
     text = _read(path)
     assert parse(json.loads(text)) == model
     assert parse(json.loads(text)["nftables"]) == model
@@ -318,8 +318,8 @@ def test_a_named_set_makes_a_filter_table_native():
     ("srcnat", "bridge", 300), ("filter", "netdev", 0),
 ])
 def test_named_priorities(prio, family, expected):
-    model = parse(_doc(_table(family), _chain("c", family, type="filter", hook="input",
-                                             prio=prio, policy="accept")))
+    chain = _chain("c", family, type="filter", hook="input", prio=prio, policy="accept")
+    model = parse(_doc(_table(family), chain))
     chain = model["tables"]["%s t" % family]["chains"]["c"]
     assert chain["priority"] == expected
     assert chain["priority_name"] == (prio if isinstance(prio, str) and
@@ -473,7 +473,7 @@ def test_gather_reads_the_ruleset_as_json():
     model = _nftables.gather(run, lambda name: "/usr/sbin/" + name)
     assert calls == [["/usr/sbin/nft", "-j", "list", "ruleset"]]
     assert model["available"] is True and list(model["tables"]) == ["inet filter"]
-    run, _ = _runner(0, "")       # an empty ruleset: some nft versions print nothing
+    run = _runner(0, "")[0]       # an empty ruleset: some nft versions print nothing
     assert _nftables.gather(run, lambda name: name)["tables"] == {}
 
 
@@ -482,7 +482,7 @@ def test_gather_reads_the_ruleset_as_json():
     (1, "netlink: Error: cache initialization failed: Protocol not supported", False),
 ])
 def test_gather_unavailable_is_a_fact(rc, err, available):
-    run, _ = _runner(rc, "", err)
+    run = _runner(rc, "", err)[0]
     facts = _nftables.gather(run, lambda name: name)
     assert facts == {"available": False, "reason": "'nft -j list ruleset' failed: " + err}
     facts = _nftables.gather(run, lambda name: None)
@@ -494,6 +494,6 @@ def test_gather_unavailable_is_a_fact(rc, err, available):
     ("something else went wrong", "failed (rc=1): something else"),
 ])
 def test_gather_failures_a_user_must_fix(err, message):
-    run, _ = _runner(1, "", err)
+    run = _runner(1, "", err)[0]
     with pytest.raises(RuntimeError, match=re.escape(message)):
         _nftables.gather(run, lambda name: name)
