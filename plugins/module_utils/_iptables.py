@@ -195,140 +195,207 @@ def _is_option(token):
     return token.startswith("-") and len(token) > 1 and not token[1].isdigit()
 
 
+class _RuleParser(object):
+    """One rule being parsed: its tokens and what was read so far.
+
+    ``run`` hands each token to the handler of its kind (``_BEFORE_TARGET`` /
+    ``_AFTER_TARGET``; any other ``--name`` is an option of the current match, or of the
+    target once there is one); a handler consumes its token at ``i`` and the arguments
+    that follow it, and returns where the next token starts.
+    """
+
+    __slots__ = ("tokens", "quoted", "lineno", "line", "rule", "negated", "matches",
+                 "unknown", "match", "target", "target_options", "negate")
+
+    def __init__(self, tokens, lineno, line):
+        self.quoted = ()
+        if _Quoted in map(type, tokens):
+            # quoted tokens are values even when they look like options
+            self.quoted = frozenset(k for k, t in enumerate(tokens) if isinstance(t, _Quoted))
+            tokens = [str(t) for t in tokens]
+        self.tokens = tokens
+        self.lineno, self.line = lineno, line
+        self.rule = {}
+        self.negated = []
+        self.matches = []
+        self.unknown = []
+        self.match = None          # the match whose options follow
+        self.target = None         # the target once -j/-g was seen (its options follow)
+        self.target_options = {}
+        self.negate = False
+
+    def error(self, message):
+        return IptablesParseError(message, self.lineno, self.line)
+
+    def run(self):
+        tokens = self.tokens
+        n = len(tokens)
+        before, after = _BEFORE_TARGET.get, _AFTER_TARGET.get
+        i = 0
+        while i < n:
+            tok = tokens[i]
+            if self.target is None:
+                handler = before(tok, _RuleParser.match_option)
+            else:
+                handler = after(tok, _RuleParser.target_option)
+            i = handler(self, tok, i)
+        return self.result()
+
+    def result(self):
+        if self.negate:
+            raise self.error("'!' with nothing after it")
+        rule = self.rule
+        if self.negated:
+            rule["negated"] = self.negated
+        if self.matches:
+            rule["matches"] = self.matches
+        if self.unknown:
+            rule["unknown"] = self.unknown
+        if self.target is not None:
+            rule["target"] = self.target
+            if self.target_options:
+                rule["target_options"] = self.target_options
+        return rule
+
+    def _token_at(self, j, missing, *args):
+        """The token at ``j``; an error saying ``missing % args`` when the rule ends before."""
+        if j < len(self.tokens):
+            return self.tokens[j]
+        raise self.error(missing % args)
+
+    def bang(self, tok, i):
+        """``!``: negates what follows."""
+        self.negate = True
+        return i + 1
+
+    def parameter(self, tok, i):
+        """``-s -d -i -o -p`` VALUE, also in the old form ``-s ! VALUE``."""
+        value = self._token_at(i + 1, "%s needs a value", tok)
+        if value == "!":
+            self.negate = True
+            i += 1
+            value = self._token_at(i + 1, "%s ! needs a value", tok)
+        key = PARAMETERS[tok]
+        self.rule[key] = value
+        if self.negate:
+            self.negated.append(key)
+            self.negate = False
+        self.match = None
+        return i + 2
+
+    def fragment(self, tok, i):
+        """``-f``: a flag without value."""
+        self.rule["fragment"] = True
+        if self.negate:
+            self.negated.append("fragment")
+            self.negate = False
+        return i + 1
+
+    def match_module(self, tok, i):
+        """``-m NAME``: the options that follow belong to this match."""
+        self.match = self._add_match(self._token_at(i + 1, "-m needs a match name"))
+        self.negate = False
+        return i + 2
+
+    def _add_match(self, name):
+        match = {"name": name, "options": {}}
+        if name not in KNOWN_MATCHES:
+            match["known"] = False
+            self.unknown.append(name)
+        self.matches.append(match)
+        return match
+
+    def jump(self, tok, i):
+        """``-j`` / ``-g TARGET``: the options that follow are the target's."""
+        self.target = self._token_at(i + 1, "%s needs a target", tok)
+        if tok in ("-g", "--goto"):
+            self.rule["goto"] = True
+        self.match = None
+        return i + 2
+
+    def counters(self, tok, i):
+        """``-c PACKETS BYTES`` (iptables -S -v)."""
+        try:
+            self.rule["counters"] = [int(self.tokens[i + 1]), int(self.tokens[i + 2])]
+        except (ValueError, IndexError):
+            raise self.error("-c needs two numbers")
+        self.match = None
+        return i + 3
+
+    def match_option(self, tok, i):
+        """``--name [ARG...]`` of the current match (or of -p's implicit one)."""
+        if not tok.startswith("--"):
+            raise self.error("unexpected %r" % tok)
+        value, j = self._arguments(i + 1)
+        match, name = self.match or self._implicit_match(tok), tok[2:]
+        known = KNOWN_MATCHES.get(match["name"])
+        if known is not None and name not in known:
+            match["known"] = False
+            self.unknown.append("%s --%s" % (match["name"], name))
+        _put(match["options"], name, value)
+        if self.negate:
+            match.setdefault("negated", []).append(name)
+            self.negate = False
+        return j
+
+    def _implicit_match(self, tok):
+        """An option before any -m: iptables' implicit protocol match (``-p tcp --dport 80``)."""
+        proto = self.rule.get("protocol")
+        if not proto:
+            raise self.error("option %s belongs to no match (add -m MATCH)" % tok)
+        self.match = self._add_match(proto)
+        return self.match
+
+    def target_option(self, tok, i):
+        """``--name [ARG...]`` of the target (-j DNAT --to-destination ...)."""
+        if not tok.startswith("--"):
+            raise self.error("unexpected %r" % tok)
+        value, j = self._arguments(i + 1)
+        if self.negate:
+            raise self.error("'!' before target option %s" % tok)
+        _put(self.target_options, tok[2:], value)
+        return j
+
+    def _arguments(self, start):
+        """An option's arguments from ``start`` up to the next option, and where that is.
+
+        A flag gives True; one argument a string; several (--tcp-flags M C) a list. The
+        old syntax ``--dport ! 80`` sets ``negate``.
+        """
+        tokens, j = self.tokens, self._next_option(start)
+        if j == start and j + 1 < len(tokens) and tokens[j] == "!" and not _is_option(tokens[j + 1]):
+            self.negate = True
+            start = j + 1
+            j = self._next_option(start)
+        if j - start == 1:
+            return tokens[start], j
+        return (tokens[start:j] if j > start else True), j
+
+    def _next_option(self, j):
+        """Where the next option (or ``!``) at or after ``j`` starts; quoted tokens are values."""
+        tokens, quoted, n = self.tokens, self.quoted, len(self.tokens)
+        while j < n:
+            tok = tokens[j]
+            if (tok == "!" or _is_option(tok)) and j not in quoted:
+                return j
+            j += 1
+        return j
+
+
+# Token -> handler. Before -j/-g every kind counts; after it only ``!`` and another
+# -j/-g do. Any other token is an option (``--name``) of the match, or of the target.
+_AFTER_TARGET = dict.fromkeys(("-j", "--jump", "-g", "--goto"), _RuleParser.jump)
+_AFTER_TARGET["!"] = _RuleParser.bang
+_BEFORE_TARGET = dict(_AFTER_TARGET)
+_BEFORE_TARGET.update(dict.fromkeys(PARAMETERS, _RuleParser.parameter))
+_BEFORE_TARGET.update(dict.fromkeys(PARAMETER_FLAGS, _RuleParser.fragment))
+_BEFORE_TARGET.update(dict.fromkeys(("-m", "--match"), _RuleParser.match_module))
+_BEFORE_TARGET.update(dict.fromkeys(("-c", "--set-counters"), _RuleParser.counters))
+
+
 def parse_rule(tokens, lineno=None, line=None):
     """Parse the tokens after ``-A CHAIN`` into a rule dict (without ``rule``/counters)."""
-    quoted = ()
-    if _Quoted in map(type, tokens):
-        quoted = frozenset(k for k, t in enumerate(tokens) if isinstance(t, _Quoted))
-        tokens = [str(t) for t in tokens]
-    rule = {}
-    negated = []
-    matches = []
-    unknown = []
-    match = None          # the match whose options follow
-    target = None         # the target once -j/-g was seen (its options follow)
-    target_options = {}
-    negate = False
-    i = 0
-    n = len(tokens)
-
-    def values(start):
-        """Tokens from start up to the next option; the option's arguments."""
-        j = start
-        while j < n and (j in quoted or not (_is_option(tokens[j]) or tokens[j] == "!")):
-            j += 1
-        return tokens[start:j], j
-
-    while i < n:
-        tok = tokens[i]
-        if tok == "!":
-            negate = True
-            i += 1
-            continue
-        if tok in PARAMETERS and target is None:
-            key = PARAMETERS[tok]
-            if i + 1 >= n:
-                raise IptablesParseError("%s needs a value" % tok, lineno, line)
-            value = tokens[i + 1]
-            i += 2
-            if value == "!":  # old syntax: -s ! 10.0.0.0/8
-                negate = True
-                if i >= n:
-                    raise IptablesParseError("%s ! needs a value" % tok, lineno, line)
-                value = tokens[i]
-                i += 1
-            rule[key] = value
-            if negate:
-                negated.append(key)
-            negate = False
-            match = None
-            continue
-        if tok in PARAMETER_FLAGS and target is None:
-            rule["fragment"] = True
-            if negate:
-                negated.append("fragment")
-            negate = False
-            i += 1
-            continue
-        if tok in ("-m", "--match") and target is None:
-            if i + 1 >= n:
-                raise IptablesParseError("-m needs a match name", lineno, line)
-            match = {"name": tokens[i + 1], "options": {}}
-            if match["name"] not in KNOWN_MATCHES:
-                match["known"] = False
-                unknown.append(match["name"])
-            matches.append(match)
-            negate = False
-            i += 2
-            continue
-        if tok in ("-j", "--jump", "-g", "--goto"):
-            if i + 1 >= n:
-                raise IptablesParseError("%s needs a target" % tok, lineno, line)
-            target = tokens[i + 1]
-            if tok in ("-g", "--goto"):
-                rule["goto"] = True
-            match = None
-            i += 2
-            continue
-        if tok in ("-c", "--set-counters") and target is None:
-            try:
-                rule["counters"] = [int(tokens[i + 1]), int(tokens[i + 2])]
-            except (ValueError, IndexError):
-                raise IptablesParseError("-c needs two numbers", lineno, line)
-            i += 3
-            match = None
-            continue
-        if tok.startswith("--"):
-            name = tok[2:]
-            args, j = values(i + 1)
-            # old syntax: --dport ! 80
-            if not args and j < n and tokens[j] == "!" and j + 1 < n and not _is_option(tokens[j + 1]):
-                negate = True
-                args, j = values(j + 1)
-            # flag: True; one argument: a string; several (--tcp-flags M C): a list
-            value = (args[0] if len(args) == 1 else list(args)) if args else True
-            if target is not None:
-                if negate:
-                    raise IptablesParseError("'!' before target option %s" % tok, lineno, line)
-                _put(target_options, name, value)
-            else:
-                if match is None:
-                    # An option before any -m: iptables' implicit protocol match
-                    # (``-p tcp --dport 80``).
-                    proto = rule.get("protocol")
-                    if not proto:
-                        raise IptablesParseError(
-                            "option %s belongs to no match (add -m MATCH)" % tok, lineno, line)
-                    match = {"name": proto, "options": {}}
-                    if proto not in KNOWN_MATCHES:
-                        match["known"] = False
-                        unknown.append(proto)
-                    matches.append(match)
-                known = KNOWN_MATCHES.get(match["name"])
-                if known is not None and name not in known:
-                    match["known"] = False
-                    unknown.append("%s --%s" % (match["name"], name))
-                _put(match["options"], name, value)
-                if negate:
-                    match.setdefault("negated", []).append(name)
-            negate = False
-            i = j
-            continue
-        raise IptablesParseError("unexpected %r" % tok, lineno, line)
-
-    if negate:
-        raise IptablesParseError("'!' with nothing after it", lineno, line)
-    if negated:
-        rule["negated"] = negated
-    if matches:
-        rule["matches"] = matches
-    if unknown:
-        rule["unknown"] = unknown
-    if target is not None:
-        rule["target"] = target
-        if target_options:
-            rule["target_options"] = target_options
-    return rule
+    return _RuleParser(tokens, lineno, line).run()
 
 
 def _put(options, name, value):

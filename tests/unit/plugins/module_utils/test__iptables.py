@@ -807,6 +807,12 @@ def test_parse_recognises_save_text():
     ("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp !\nCOMMIT\n", 3, "'!' with nothing after it"),
     ("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -s\nCOMMIT\n", 3, "-s needs a value"),
     ("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m\nCOMMIT\n", 3, "-m needs a match name"),
+    # one case per token handler of parse_rule (_RuleParser)
+    ("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -s !\nCOMMIT\n", 3, "-s ! needs a value"),
+    ("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -g\nCOMMIT\n", 3, "-g needs a target"),
+    ("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -c 1\nCOMMIT\n", 3, "-c needs two numbers"),
+    ("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT -m tcp\nCOMMIT\n", 3, "unexpected '-m'"),
+    ("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT x\nCOMMIT\n", 3, "unexpected 'x'"),
     ("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT --dport 80 -j ACCEPT\nCOMMIT\n", 3, "belongs to no match"),
     ("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -x -j ACCEPT\nCOMMIT\n", 3, "unexpected '-x'"),
     ("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j LOG ! --log-level 4\nCOMMIT\n", 3,
