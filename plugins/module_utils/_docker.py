@@ -824,6 +824,7 @@ def build_model(containers=None, networks=None, info=None, version=None, interfa
         "default_routes": _default_routes(routes),
         "forwarding": ({"ipv4": sysctls.get("ipv4_forwarding"),
                         "ipv6": sysctls.get("ipv6_forwarding")} if sysctls else None),
+        "local_port_range": (sysctls or {}).get("local_port_range"),
         "warnings": warnings,
     }
 
@@ -833,7 +834,7 @@ def exposure_host(model):
 
     ``interfaces`` ``{name: ["addr/plen", ...]}``, ``bridges`` ``{bridge: [subnets]}``
     (bridge networks only), ``listeners`` (address, port, protocol, dual_stack,
-    interface), ``default_interface`` per family, ``route_localnet`` (True when any
+    interface), ``default_interface`` per family, ``local_port_range``, ``route_localnet`` (True when any
     non-loopback interface accepts 127.0.0.0/8 from outside ``lo``). Parts the model
     lacks are left out (``listeners`` not gathered stays unknown, not empty).
     """
@@ -854,6 +855,8 @@ def exposure_host(model):
     if model.get("listeners") is not None:
         keys = ("address", "port", "protocol", "dual_stack", "interface")
         host["listeners"] = [dict((k, x.get(k)) for k in keys) for x in model["listeners"]]
+    if model.get("local_port_range"):
+        host["local_port_range"] = list(model["local_port_range"])
     routes = model.get("default_routes")
     if routes:
         host["default_interface"] = dict((fam, (r or {}).get("interface"))

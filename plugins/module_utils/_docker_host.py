@@ -204,7 +204,8 @@ def read_sysctls(interfaces, proc_root="/proc"):
 
     Sets ``route_localnet`` on each interface, in place: the kernel's effective value
     (``conf/all`` or the interface's own), None when unreadable; returns
-    ``{"ipv4_forwarding": bool|None, "ipv6_forwarding": bool|None}``.
+    ``{"ipv4_forwarding": bool|None, "ipv6_forwarding": bool|None,
+    "local_port_range": [low, high]|None}``.
     """
     def flag(path):
         text = read_text(os.path.join(proc_root, "sys", "net", path), "").strip()
@@ -213,8 +214,12 @@ def read_sysctls(interfaces, proc_root="/proc"):
     for iface in interfaces or ():
         own = flag("ipv4/conf/%s/route_localnet" % iface["name"])
         iface["route_localnet"] = None if own is None else bool(own or every)
+    ports = read_text(os.path.join(proc_root, "sys", "net", "ipv4", "ip_local_port_range"),
+                      "").split()
     return {"ipv4_forwarding": flag("ipv4/ip_forward"),
-            "ipv6_forwarding": flag("ipv6/conf/all/forwarding")}
+            "ipv6_forwarding": flag("ipv6/conf/all/forwarding"),
+            "local_port_range": [int(p) for p in ports] if len(ports) == 2 and
+            all(p.isdigit() for p in ports) else None}
 
 
 def classify_interfaces(interfaces, networks):

@@ -39,11 +39,23 @@ __metaclass__ = type
 
 from ansible_collections.dockerguard.firewall.plugins.module_utils import _netfilter_addr as addr
 from ansible_collections.dockerguard.firewall.plugins.module_utils._netfilter_match import (
-    PROTOCOLS, PROTOCOL_NAMES, MatchContext, Packet)
+    EPHEMERAL, PROTOCOLS, PROTOCOL_NAMES, MatchContext, Packet)
 from ansible_collections.dockerguard.firewall.plugins.module_utils._netfilter_walk import (
     CompiledRuleset, Walker, WalkLimit, steps)
 
 VERDICTS = ("exposed", "filtered", "unknown")
+WIRE_MARK = (0xFFFFFFFF, 0)  # a packet from the wire (or a fresh socket) carries mark 0
+NO_ZONE = (0, None)          # conntrack zone 0, set by no rule
+# The TCP exchange after the SYN: the packet, whether it travels back to the client, and
+# how the trace introduces it. ``HANDSHAKE`` stops after the SYN-ACK.
+EXCHANGE = (("syn-ack", True, "the reply (SYN-ACK)"),
+            ("ack", False, "the client's ACK (ESTABLISHED, ASSURED)"),
+            ("data", False, "the client's request (ACK+PSH)"),
+            ("server-data", True, "the server's answer (ACK+PSH)"))
+HANDSHAKE = EXCHANGE[:1]
+PACKET_TITLES = dict((phase, title) for phase, _back, title in EXCHANGE)
+PACKETS = {"syn": "the SYN", "syn-ack": "the reply (SYN-ACK)", "ack": "the client's ACK",
+           "data": "the client's request", "server-data": "the server's answer"}
 MAX_ASSUMPTIONS = 3
 MAX_FORKS = 64
 ARROW = u"\u2192"
@@ -62,6 +74,20 @@ def _as_list(value, what):
     return list(value)
 
 
+def port_range(value):
+    """net.ipv4.ip_local_port_range as (low, high); Linux's default when None."""
+    if value is None:
+        return EPHEMERAL
+    parts = value.split() if isinstance(value, str) else list(value)
+    try:
+        lo, hi = (int(x) for x in parts)
+    except (TypeError, ValueError):
+        raise ValueError("local_port_range must be two port numbers, got %r" % (value,))
+    if not 0 < lo <= hi < 65536:
+        raise ValueError("local_port_range out of order or range: %r" % (value,))
+    return lo, hi
+
+
 class Host(object):
     """Host facts, normalised per family.
 
@@ -77,6 +103,9 @@ class Host(object):
       to a device); when given, a packet delivered locally reaches something only if a
       socket listens (``None``: not known, local delivery counts as reaching the port);
     - ``ipsets``: ``{name: ["10.0.0.0/8", ...]}`` members of ipsets rules use;
+    - ``local_port_range``: ``[32768, 60999]`` (or ``"32768 60999"``, the sysctl's
+      text): the ports a client picks its source port from (Linux's default when not
+      given);
     - ``default_interface``: where non-local, non-Docker destinations leave;
     - ``route_localnet``: True if 127.0.0.0/8 may arrive from outside ``lo``.
     """
@@ -182,7 +211,7 @@ class Host(object):
         if isinstance(default, dict):
             default = default.get(fam)
         ctx = MatchContext(fam, local, iface_addrs, iface_nets, bridges=list(bridges),
-                           ipsets=ipsets)
+                           ipsets=ipsets, ephemeral=port_range(facts.get("local_port_range")))
         return {"ctx": ctx, "local": local, "bridges": bridge_nets, "routes": routes,
                 "primary": primary, "listeners": lst, "default": default,
                 "route_localnet": bool(facts.get("route_localnet", False))}
@@ -230,12 +259,12 @@ def make_probe(family=None, source=None, in_interface=None, protocol="tcp",
 def _packet(p):
     fam = p["family"]
     dst = addr.parse_address(p["destination"], fam)
-    mark = (0, 0) if p.get("mark") is None else (0xFFFFFFFF, int(p["mark"]))
+    mark = WIRE_MARK if p.get("mark") is None else (0xFFFFFFFF, int(p["mark"]))
     return Packet(family=fam, in_iface=p["in_interface"], out_iface=None,
                   proto=PROTOCOLS[p["protocol"]], dst=dst, dport=p["dport"], sport=p.get("sport"),
                   orig_dst=dst, orig_dport=p["dport"], dnat=False, mark=mark, ctmark=(0, 0),
                   ct=False, untracked=False, icmp_type=p.get("icmp_type"), local=False,
-                  reply=False)
+                  reply=False, phase="syn", zone=NO_ZONE, czone=None, ttl=None, xlat=None)
 
 
 def _rulesets(rulesets):
@@ -262,7 +291,13 @@ def _rulesets(rulesets):
 class Engine(object):
     """Compile rulesets + host facts once; evaluate many probes."""
 
-    def __init__(self, rulesets, host=None):
+    def __init__(self, rulesets, host=None, exchange="connection"):
+        """``exchange``: ``connection`` walks every packet of a TCP connection (SYN,
+        SYN-ACK, ACK, request, answer); ``handshake`` only the SYN and its SYN-ACK (the
+        engine before issue 17, kept for comparisons)."""
+        if exchange not in ("connection", "handshake"):
+            raise ValueError("exchange must be connection or handshake, got %r" % (exchange,))
+        self.exchange = EXCHANGE if exchange == "connection" else HANDSHAKE
         self.host = host if isinstance(host, Host) else Host(host)
         self.models = _rulesets(rulesets)
         self.compiled = {}
@@ -387,7 +422,8 @@ class Engine(object):
                 nxt = []
                 for s, p, t, _by in pieces:
                     if table == "mangle" and not p.ct and not p.untracked:
-                        p = p.replace(ct=True, ctmark=(0xFFFFFFFF, 0))  # conntrack: NEW
+                        # conntrack: a NEW connection, in the zone raw gave the packet
+                        p = p.replace(ct=True, ctmark=(0xFFFFFFFF, 0), czone=p.zone)
                     if table == "nat" and p.untracked:
                         nxt.append((s, p, t, None))
                         continue
@@ -423,31 +459,150 @@ class Engine(object):
             pieces = nxt
         return pieces
 
-    def _reply(self, walker, pieces, out_iface, local, finals):
-        """Walk the connection's reply (SYN-ACK) back to the client; a piece reaches the
-        port only if its reply gets out too. Returns the pieces whose reply passes."""
-        hooks = ((("raw", "OUTPUT"), ("mangle", "OUTPUT"), ("filter", "OUTPUT"),
-                  ("security", "OUTPUT"), ("mangle", "POSTROUTING")) if local else
-                 (("raw", "PREROUTING"), ("mangle", "PREROUTING"), ("mangle", "FORWARD"),
-                  ("filter", "FORWARD"), ("security", "FORWARD"), ("mangle", "POSTROUTING")))
+    # -- the rest of the exchange --
+
+    def _exchange(self, walker, pieces, out_iface, local, finals):
+        """Walk the packets after the SYN (``EXCHANGE``: the whole TCP connection, else
+        the first answer); returns the pieces whose every packet passes. A packet no
+        rule tells from an earlier one of the same direction is not walked again."""
+        tcp = pieces and pieces[0][1].proto == 6
+        rs = walker.rs
+        for phase, back, title in (self.exchange if tcp else HANDSHAKE):
+            if not pieces:
+                break
+            same = {"data": rs.data_as_ack and "ack",
+                    "server-data": rs.server_data_as_reply and "syn-ack"}.get(phase)
+            if same:
+                pieces = [(s, p, _route_step(t, "%s: no rule tells it from %s, so it "
+                                             "passes the same way" % (title, PACKETS[same]),
+                                             phase), by) for s, p, t, by in pieces]
+            elif back:
+                pieces = self._reply(walker, pieces, out_iface, local, finals, phase)
+            else:
+                pieces = self._again(walker, pieces, out_iface, local, finals, phase, title)
+        return pieces
+
+    def _reply(self, walker, pieces, out_iface, local, finals, phase="syn-ack"):
+        """Walk a packet of the server back to the client (``phase``: the SYN-ACK, the
+        server's data); a piece reaches the port only if it gets out too. Returns the
+        pieces that pass."""
         todo = []
         for s, p, t, by in pieces:
-            if p.untracked:
-                finals.append((s, _final("unknown", "unknown", None, t,
-                                         "the connection is not tracked (NOTRACK): its reply "
-                                         "is a connection of its own, not evaluated", p)))
+            if p.untracked and phase == "syn-ack":
+                why = ("the connection is not tracked (NOTRACK by %s): its reply is a "
+                       "connection of its own, not evaluated" % p.untracked)
+                finals.append((s, _final("unknown", "unknown", p.untracked, t, why, p,
+                                         unknown_rule={"ref": p.untracked, "reason": why})))
                 continue
             client_iface = p.in_iface
-            rp = p.replace(reply=True, in_iface=None if local else out_iface,
-                           out_iface=client_iface, mark=(0, 0), ct=False, local=False)
+            rp = p.replace(reply=True, phase=phase, in_iface=None if local else out_iface,
+                           out_iface=client_iface, mark=WIRE_MARK, ct=False, local=False,
+                           zone=NO_ZONE, ttl=None, untracked=False)
             if t is not False:
-                t = _route_step(t, "reply %s -> client, ESTABLISHED, %s out %s" % (
-                    _endpoint(p), "from this host" if local else "in %s" % out_iface,
-                    client_iface))
+                label = "reply" if phase == "syn-ack" else "reply (%s)" % PACKETS[phase]
+                t = _route_step(t, "%s %s -> client, ESTABLISHED, %s out %s" % (
+                    label, _endpoint(p), "from this host" if local else "in %s" % out_iface,
+                    client_iface), phase)
             todo.append((s, rp, t, by))
+        if local:
+            todo = self._tracked(self._hooks(walker, (("raw", "OUTPUT"),), todo, finals, True),
+                                 finals)
+            hooks = (("mangle", "OUTPUT"), ("filter", "OUTPUT"), ("security", "OUTPUT"),
+                     ("mangle", "POSTROUTING"))
+        else:
+            todo = self._tracked(self._hooks(walker, (("raw", "PREROUTING"),), todo, finals,
+                                             True), finals)
+            todo = self._forwardable(self._hooks(walker, (("mangle", "PREROUTING"),), todo,
+                                                 finals, True), finals)
+            hooks = (("mangle", "FORWARD"), ("filter", "FORWARD"), ("security", "FORWARD"),
+                     ("mangle", "POSTROUTING"))
         passed = self._hooks(walker, hooks, todo, finals, keep_by=True)
         return [(s, p.replace(reply=False, in_iface=p.out_iface, out_iface=None if local
                               else out_iface, local=local), t, by) for s, p, t, by in passed]
+
+    def _again(self, walker, pieces, out_iface, local, finals, phase, title):
+        """Walk a later packet of the client (the ACK, the request): raw and mangle
+        PREROUTING before conntrack translates it as it did the SYN (no nat chain: only a
+        connection's first packet walks them), then the SYN's route."""
+        todo = []
+        for s, p, t, by in pieces:
+            q = p.replace(phase=phase, dst=p.orig_dst, dport=p.orig_dport, xlat=(p.dst, p.dport),
+                          out_iface=None, local=False, mark=WIRE_MARK, ct=False,
+                          untracked=False, zone=NO_ZONE, ttl=None)
+            todo.append((s, q, _route_step(t, "%s, in %s" % (title, p.in_iface), phase), by))
+        todo = self._tracked(self._hooks(walker, (("raw", "PREROUTING"),), todo, finals, True),
+                             finals)
+        routed = []
+        for s, q, t, by in self._hooks(walker, (("mangle", "PREROUTING"),), todo, finals, True):
+            if not q.untracked:
+                q = q.replace(dst=q.xlat[0], dport=q.xlat[1])
+            routed.append((s, q.replace(xlat=None, local=local,
+                                        out_iface=None if local else out_iface), t, by))
+        if local:
+            hooks = (("mangle", "INPUT"), ("filter", "INPUT"), ("security", "INPUT"))
+        else:
+            routed = self._forwardable(routed, finals)
+            hooks = (("mangle", "FORWARD"), ("filter", "FORWARD"), ("security", "FORWARD"),
+                     ("mangle", "POSTROUTING"))
+        return self._hooks(walker, hooks, routed, finals, keep_by=True)
+
+    @staticmethod
+    def _tracked(pieces, finals):
+        """After raw: conntrack finds a later packet's connection - unless the packet is
+        not tracked (NOTRACK) or in another conntrack zone (CT --zone). Such a packet of
+        a DNATed connection is not translated (the SYN-ACK reaches the client from the
+        container's address, the ACK goes to the host's port): the connection fails. An
+        untracked client packet of a connection without DNAT goes on (its state is
+        UNTRACKED); other cases are not modelled (``unknown`` naming the rule)."""
+        out = []
+        for s, p, t, by in pieces:
+            czone = p.czone or NO_ZONE
+            if p.untracked:
+                ref, why = p.untracked, "is not tracked (NOTRACK by %s)" % p.untracked
+            elif p.zone[0] != czone[0]:
+                ref = p.zone[1] or czone[1]
+                why = "is in conntrack zone %d, its connection in zone %d (%s)" % (
+                    p.zone[0], czone[0], ref)
+            else:
+                out.append((s, p.replace(ct=True), t, by))
+                continue
+            what = PACKETS[p.phase]
+            if p.dnat:
+                reason = ("%s %s: it finds no connection, so conntrack does not translate it "
+                          "(DNAT): the connection fails" % (what, why))
+                t = _route_step(t, reason)
+                finals.append((s, _final("filtered", "not-translated", ref, t, reason, p)))
+            elif p.untracked and not p.reply:
+                out.append((s, p, t, by))
+            else:
+                reason = ("%s %s: the connection's later packets then meet conntrack as "
+                          "INVALID or as a new connection, which is not modelled" % (what, why))
+                finals.append((s, _final("unknown", "unknown", ref, t, reason, p,
+                                         unknown_rule={"ref": ref, "reason": reason})))
+        return out
+
+    @staticmethod
+    def _forwardable(pieces, finals):
+        """The forwarding check after PREROUTING: a TTL (hop limit) of 1 or less is
+        dropped with ICMP time exceeded (local delivery does not check it)."""
+        out = []
+        for s, p, t, by in pieces:
+            ttl = p.ttl
+            if ttl is None or ttl[0] > 1:
+                out.append((s, p, t, by))
+                continue
+            ref = ttl[2]
+            if ttl[1] <= 1:
+                reason = "TTL %d when forwarded: dropped (time exceeded), set by %s" % (
+                    ttl[1], ref)
+                finals.append((s, _final("filtered", "DROP", ref, _route_step(t, reason),
+                                         reason, p)))
+            else:
+                reason = ("TTL %d-%d after %s: a packet the client sent with a low TTL is "
+                          "dropped when forwarded" % (ttl[0], ttl[1], ref))
+                finals.append((s, _final("unknown", "unknown", ref, t, reason, p,
+                                         unknown_rule={"ref": ref, "reason": reason})))
+        return out
 
     def _route(self, walker, hf, s, p, t, finals):
         fam = p.family
@@ -474,7 +629,7 @@ class Engine(object):
                     finals.append((s2, closed))
                 else:
                     served.append((s2, p2, t2, by))
-            for s2, p2, t2, by in self._reply(walker, served, None, True, finals):
+            for s2, p2, t2, by in self._exchange(walker, served, None, True, finals):
                 finals.append((s2, self._deliver(hf, p2, t2, by)))
             return
         out_iface = None
@@ -511,10 +666,11 @@ class Engine(object):
             what = ("a container address on Docker bridge %s" % out_iface if container
                     else "routed out %s" % out_iface)
             t = _route_step(t, "%s is %s: forward (FORWARD, -o %s)" % (dst_text, what, out_iface))
+        pieces = self._forwardable([(s, p.replace(out_iface=out_iface), t, None)], finals)
         pieces = self._hooks(walker, (("mangle", "FORWARD"), ("filter", "FORWARD"),
                                       ("security", "FORWARD"), ("mangle", "POSTROUTING")),
-                             [(s, p.replace(out_iface=out_iface), t, None)], finals)
-        for s2, p2, t2, by in self._reply(walker, pieces, out_iface, False, finals):
+                             pieces, finals)
+        for s2, p2, t2, by in self._exchange(walker, pieces, out_iface, False, finals):
             where = _endpoint(p2)
             finals.append((s2, _final("exposed", "ACCEPT", by, t2,
                                       "forwarded to %s%s" % (
@@ -556,17 +712,22 @@ def _endpoint(p):
     return ("[%s]:%s" if p.family == "ipv6" else "%s:%s") % (text, p.dport)
 
 
-def _route_step(t, effect):
+def _route_step(t, effect, packet=None):
+    """A routing step; ``packet`` marks where a packet of the exchange begins."""
     if t is False:
         return False
-    return ({"table": "routing", "chain": None, "number": None, "rule": None,
-             "effect": effect}, t)
+    step = {"table": "routing", "chain": None, "number": None, "rule": None, "effect": effect}
+    if packet:
+        step["packet"] = packet
+    return (step, t)
 
 
 def _final(verdict, action, by, trace, reason, pkt=None, **extra):
     out = {"verdict": verdict, "action": action, "decided_by": by, "reason": reason,
            "trace": trace}
     if pkt is not None:
+        if verdict != "exposed" and pkt.phase and pkt.phase != "syn":
+            out["packet"] = pkt.phase  # the packet of the exchange that was stopped
         if pkt.reply:
             out["path"] = "forward" if pkt.in_iface else "local"
         else:
@@ -585,9 +746,16 @@ def _outcome_final(kind, pkt, trace, info):
     by = info.get("by")
     if pkt.reply and kind in ("drop", "reject"):
         # the client never hears back, whatever the rule sends to the server side
-        f = _final("filtered", "DROP", by, trace, "the reply is %s by %s: the client's "
-                   "connection times out" % ("dropped" if kind == "drop" else "rejected", by),
+        f = _final("filtered", "DROP", by, trace, "%s is %s by %s: the client's "
+                   "connection times out" % (PACKETS[pkt.phase or "syn-ack"],
+                                             "dropped" if kind == "drop" else "rejected", by),
                    pkt, direction="reply")
+    elif kind in ("drop", "reject") and pkt.phase not in (None, "syn"):
+        # the handshake went through: the client's request never gets its answer
+        f = _final("filtered", "DROP" if kind == "drop" else "REJECT", by, trace,
+                   "%s is %s by %s: the connection opens but the request gets no answer"
+                   % (PACKETS[pkt.phase], "dropped" if kind == "drop" else "rejected", by),
+                   pkt)
     elif kind == "drop":
         f = _final("filtered", "DROP", by, trace, "dropped by %s" % by, pkt)
     elif kind == "reject":
@@ -622,6 +790,23 @@ def _finish_step(s):
 
 
 # --- text ---------------------------------------------------------------------------
+
+def stopped_packet(result):
+    """The packet of the exchange that was stopped (``syn-ack``, ``ack``, ...); None for
+    the SYN or when every packet passed."""
+    return result.get("packet") or ("syn-ack" if result.get("direction") == "reply" else None)
+
+
+def packet_of(step, current):
+    """The packet a trace step belongs to: routing steps open a later packet's part."""
+    if step["table"] == "routing":
+        if step.get("packet"):
+            return step["packet"]
+        if step["effect"].startswith("reply "):  # traces from before issue 17
+            return "syn-ack"
+    return current
+
+
 
 def describe_probe(p):
     src = p.get("source") or "any"

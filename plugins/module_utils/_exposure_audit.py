@@ -33,7 +33,8 @@ import re
 
 from ansible_collections.dockerguard.firewall.plugins.module_utils import _netfilter_addr as addr
 from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure_report as report
-from ansible_collections.dockerguard.firewall.plugins.module_utils._exposure import Engine
+from ansible_collections.dockerguard.firewall.plugins.module_utils._exposure import (
+    Engine, packet_of, stopped_packet)
 from ansible_collections.dockerguard.firewall.plugins.module_utils._iptables import parse_spec
 
 FAMILIES = ("ipv4", "ipv6")
@@ -203,12 +204,15 @@ def _set_from_cidrs(cidrs, fam):
 
 def path_steps(result):
     """The steps of the forward walk worth naming (no policy-ACCEPT of untouched hooks,
-    no end-of-chain returns, nothing of the reply unless the reply decided)."""
+    no end-of-chain returns, nothing of a later packet of the exchange - the SYN-ACK,
+    the ACK, the data - unless that packet was stopped)."""
     out = []
+    stopped = stopped_packet(result)
+    segment = None
     for s in result.get("trace") or ():
-        if s["table"] == "routing" and s["effect"].startswith("reply "):
-            if result.get("direction") != "reply":
-                break
+        segment = packet_of(s, segment)
+        if segment is not None and segment != stopped:
+            continue
         if s["rule"] is None and s["table"] != "routing":
             decisive = result.get("decided_by") in (s["ref"], s["ref"] + " policy")
             if not decisive and (s["effect"].startswith("end of chain")

@@ -21,6 +21,8 @@ __metaclass__ = type
 
 from html import escape
 
+from ansible_collections.dockerguard.firewall.plugins.module_utils._exposure import (
+    PACKET_TITLES, packet_of, stopped_packet)
 from ansible_collections.dockerguard.firewall.plugins.module_utils._iptables import BUILTIN_CHAINS
 
 VERDICT_ORDER = ("unexpected", "unknown", "expected", "filtered")
@@ -104,14 +106,19 @@ def diagram(probe, target=None):
     if decided_by and decided_by.endswith(" (reply)"):
         decided_by = decided_by[:-len(" (reply)")]
     current = None
-    in_reply = False
+    segment = None
+    stopped = stopped_packet(probe)
     for s in probe.get("trace") or ():
         if s["table"] == "routing":
-            if s["effect"].startswith("reply "):
-                in_reply = True
-                current = {"kind": "reply", "table": "reply", "title": "the reply (SYN-ACK)",
-                           "text": s["effect"], "lines": [], "verdict": None}
+            now = packet_of(s, segment)
+            if now != segment:
+                segment = now
+                current = {"kind": "reply", "table": "reply", "title": PACKET_TITLES[segment],
+                           "text": s["effect"], "lines": [], "verdict": None,
+                           "packet": segment}
                 boxes.append(current)
+                continue
+            if segment is not None:
                 continue
             boxes.append({"kind": "routing", "table": None, "title": "routing",
                           "text": s["effect"], "lines": [], "verdict": None})
@@ -119,7 +126,7 @@ def diagram(probe, target=None):
             continue
         builtin = s["chain"] in BUILTIN_CHAINS.get(s["table"], ())
         line = _step_line(s, decided_by)
-        if in_reply:
+        if segment is not None:
             if line["decisive"] or (line["rule"] and line["kind"] != "pass"):
                 line["label"] = "%s %s" % (s["table"], line["label"])
                 current["lines"].append(line)
@@ -136,8 +143,8 @@ def diagram(probe, target=None):
     for box in boxes:
         if box["kind"] == "hook" and _quiet(box):
             continue
-        if box["kind"] == "reply" and probe.get("direction") != "reply":
-            continue  # the answer got back: its way is in the full trace
+        if box["kind"] == "reply" and box.pop("packet") != stopped:
+            continue  # that packet got through: its way is in the full trace
         box.pop("hook", None)
         if box["kind"] == "hook" and box["table"] == "nat" and \
                 not any(ln["kind"] == "nat" for ln in box["lines"]):

@@ -30,7 +30,7 @@ PROTOCOLS = {
 PROTOCOL_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6", 132: "sctp", 136: "udplite",
                   33: "dccp", 50: "esp", 51: "ah", 47: "gre"}
 PORT_PROTOCOLS = (6, 17, 132, 136, 33)
-EPHEMERAL = (1024, 65535)  # a client's source port, unless the probe names one
+EPHEMERAL = (32768, 60999)  # Linux's net.ipv4.ip_local_port_range unless the facts say
 
 TCP_FLAGS = {"FIN": 1, "SYN": 2, "RST": 4, "PSH": 8, "ACK": 16, "URG": 32, "ECE": 64,
              "CWR": 128, "ALL": 255, "NONE": 0}
@@ -41,18 +41,44 @@ ICMP6_TYPES = {"echo-request": 128, "echo-reply": 129, "destination-unreachable"
                "neighbour-advertisement": 136, "neighbor-advertisement": 136,
                "router-solicitation": 133, "router-advertisement": 134}
 
-# Targets that neither decide nor change what later rules see.
+# Targets that neither decide nor change what later rules or the kernel's path see
+# (checked against the kernel: they log, count, set QoS fields (TOS, DSCP, CLASSIFY,
+# TCPMSS, ECN), clone (TEE: the original goes on), or set a connection's helper/events).
+# TTL/HL, HMARK, CT --zone, SECMARK and SET do change what happens next: see
+# ``_compile_target``.
 NOOP_TARGETS = frozenset((
-    "LOG", "NFLOG", "ULOG", "TRACE", "AUDIT", "TCPMSS", "TOS", "DSCP", "TTL", "HL",
-    "CLASSIFY", "CHECKSUM", "SECMARK", "CONNSECMARK", "IDLETIMER", "LED", "TEE", "SET",
-    "ECN", "RATEEST", "NFLOG", "HMARK",
+    "LOG", "NFLOG", "ULOG", "TRACE", "AUDIT", "TCPMSS", "TOS", "DSCP",
+    "CLASSIFY", "CHECKSUM", "CONNSECMARK", "IDLETIMER", "LED", "TEE",
+    "ECN", "RATEEST",
 ))
-# Targets whose outcome depends on something outside the ruleset.
-OPAQUE_TARGETS = frozenset(("QUEUE", "NFQUEUE", "TPROXY", "SYNPROXY", "MIRROR"))
+# Targets whose outcome depends on something outside the ruleset (a queue's program,
+# a socket, the SELinux policy that reads SECMARK labels, the cluster's hash).
+OPAQUE_TARGETS = frozenset(("QUEUE", "NFQUEUE", "TPROXY", "SYNPROXY", "MIRROR", "SECMARK",
+                            "CLUSTERIP"))
 
 PACKET_FIELDS = ("family", "in_iface", "out_iface", "proto", "dst", "dport", "sport",
                  "orig_dst", "orig_dport", "dnat", "mark", "ctmark", "ct", "untracked",
-                 "icmp_type", "local", "reply")
+                 "icmp_type", "local", "reply", "phase", "zone", "czone", "ttl", "xlat")
+
+# The packets of one TCP exchange: (TCP flags, ESTABLISHED, conntrack status) each has
+# when the rules see it. The SYN's connection is not yet confirmed; conntrack marks
+# SEEN_REPLY when the SYN-ACK arrives and ASSURED when the client's ACK completes the
+# handshake (nf_conntrack_proto_tcp), all before mangle PREROUTING.
+PHASES = {
+    "syn": (TCP_FLAGS["SYN"], False, frozenset()),
+    "syn-ack": (TCP_FLAGS["SYN"] | TCP_FLAGS["ACK"], True,
+                frozenset(("CONFIRMED", "SEEN_REPLY"))),
+    "ack": (TCP_FLAGS["ACK"], True, frozenset(("CONFIRMED", "SEEN_REPLY", "ASSURED"))),
+    "data": (TCP_FLAGS["ACK"] | TCP_FLAGS["PSH"], True,
+             frozenset(("CONFIRMED", "SEEN_REPLY", "ASSURED"))),
+    "server-data": (TCP_FLAGS["ACK"] | TCP_FLAGS["PSH"], True,
+                    frozenset(("CONFIRMED", "SEEN_REPLY", "ASSURED"))),
+}
+
+
+def phase_of(pkt):
+    """The packet's place in its exchange (a request and its first answer by default)."""
+    return PHASES[pkt.phase or ("syn-ack" if pkt.reply else "syn")]
 
 
 class Packet(object):
@@ -64,9 +90,14 @@ class Packet(object):
     DNAT) and the client stays the set-valued end; ``in_iface``/``out_iface`` are the
     reply's own.
 
-    ``mark``/``ctmark`` are ``(known_bits, value)``: a fresh packet's mark is unknown
-    (``(0, 0)``); ``MARK``/``CONNMARK`` targets make bits known. ``ct`` is False until
-    conntrack has seen the packet (in ``raw``); ``orig_*`` keep the pre-DNAT destination.
+    ``mark``/``ctmark`` are ``(known_bits, value)``: a packet from the wire carries mark
+    0; ``MARK``/``CONNMARK`` targets change bits, ``HMARK`` makes them unknown. ``ct`` is
+    False until conntrack has seen the packet (in ``raw``); ``orig_*`` keep the pre-DNAT
+    destination, ``xlat`` the translated one (a later packet of a DNATed connection is
+    translated by conntrack after mangle PREROUTING). ``phase`` names the packet of the
+    exchange (``PHASES``); ``untracked`` is the ref of the NOTRACK rule; ``zone`` is the
+    packet's conntrack zone ``(number, ref of the CT rule)``, ``czone`` its connection's;
+    ``ttl`` is None (as the client sent it) or ``(lowest, highest, ref)`` after TTL/HL.
     """
 
     __slots__ = PACKET_FIELDS
@@ -89,8 +120,9 @@ class MatchContext(object):
     """The host facts the matches need, per family, pre-computed once."""
 
     def __init__(self, family, local, iface_addrs=None, iface_nets=None, bridges=(),
-                 ipsets=None):
+                 ipsets=None, ephemeral=EPHEMERAL):
         self.family = family
+        self.ephemeral = tuple(ephemeral)       # the client's source port range
         self.local = local                      # intervals or None (not known)
         self.iface_addrs = iface_addrs          # {iface: intervals of its addresses} or None
         self.iface_nets = iface_nets or {}      # {iface: [(lo, hi, prefixlen)]}
@@ -159,7 +191,7 @@ class CRule(object):
 
     __slots__ = ("table", "chain", "number", "text", "proto", "proto_neg", "iin", "iout",
                  "dst", "checks", "src", "srcfns", "unknown", "target", "kind", "goto",
-                 "topts", "keys", "near", "reply")
+                 "topts", "keys", "near", "reply", "flagmask", "status")
 
     def ref(self):
         ref = "%s/%s#%d" % (self.table, self.chain, self.number)
@@ -221,12 +253,13 @@ def _port_check(ranges, negated, field):
     return check
 
 
-def sport_result(ranges, negated, sport):
+def sport_result(ranges, negated, sport, ephemeral=EPHEMERAL):
     """The client's port: the probe's own, or else one the client picks at random in
-    1024-65535. A rule covering all of them matches; one naming single ports (a service
-    port, a list of them) is taken as not matching - a client does not pick those on
-    purpose; a range covering part of them cannot be decided."""
-    lo_s, hi_s = (sport, sport) if sport is not None else EPHEMERAL
+    ``ephemeral`` (the host's ip_local_port_range). A rule covering all of them matches;
+    one naming single ports (a service port, a list of them) is taken as not matching - a
+    client does not pick those on purpose; a range covering part of them cannot be
+    decided."""
+    lo_s, hi_s = (sport, sport) if sport is not None else ephemeral
     covered = 0
     overlap = False
     singles = True
@@ -241,13 +274,13 @@ def sport_result(ranges, negated, sport):
     elif not overlap or (sport is None and singles):
         hit = False
     else:
-        return "the client's source port is not known (it picks one in %d-%d)" % EPHEMERAL
+        return "the client's source port is not known (it picks one in %d-%d)" % ephemeral
     return hit != negated
 
 
-def _sport_check(ranges, negated):
+def _sport_check(ranges, negated, ephemeral=EPHEMERAL):
     def check(pkt):
-        return sport_result(ranges, negated, pkt.sport)
+        return sport_result(ranges, negated, pkt.sport, ephemeral)
     return check
 
 
@@ -275,7 +308,7 @@ def _states(pkt, conntrack):
         return ("UNTRACKED",)
     if not pkt.ct:
         return ("INVALID",)
-    first = "ESTABLISHED" if pkt.reply else "NEW"
+    first = "ESTABLISHED" if phase_of(pkt)[1] else "NEW"
     if conntrack and pkt.dnat:
         return (first, "DNAT")
     return (first,)
@@ -297,6 +330,8 @@ class _Builder(object):
         self.srcfns = []
         self.unknown = []
         self.keys = {}
+        self.flagmask = 0           # TCP flags any check looks at
+        self.status = frozenset()   # conntrack status bits any check looks at
 
     def add_src(self, ivs, negated=False):
         if negated:
@@ -336,7 +371,7 @@ def _match_ports(b, name, opts, neg, proto):
             if not negated and len(ranges) == 1 and ranges[0][0] == ranges[0][1]:
                 b.keys["p"] = ranges[0][0]
         elif base in ("sport", "source-port"):
-            b.checks.append(_sport_check(parse_ports(value), negated))
+            b.checks.append(_sport_check(parse_ports(value), negated, b.ctx.ephemeral))
         elif base == "syn" or base == "tcp-flags":
             if base == "syn":
                 mask, comp = TCP_FLAGS["SYN"] | TCP_FLAGS["RST"] | TCP_FLAGS["ACK"] | TCP_FLAGS["FIN"], TCP_FLAGS["SYN"]
@@ -347,10 +382,9 @@ def _match_ports(b, name, opts, neg, proto):
                 comp = sum(TCP_FLAGS[f] for f in value[1].upper().split(",") if f)
 
             def flags(pkt, mask=mask, comp=comp, negated=negated):
-                # a probe is the first packet of a connection (SYN), its reply SYN-ACK
-                have = TCP_FLAGS["SYN"] | (TCP_FLAGS["ACK"] if pkt.reply else 0)
-                return ((have & mask) == comp) != negated
+                return ((phase_of(pkt)[0] & mask) == comp) != negated
             b.checks.append(flags)
+            b.flagmask |= mask
         else:
             b.unknown.append("%s --%s" % (name, base))
 
@@ -369,13 +403,13 @@ def _match_multiport(b, opts, neg):
             if not negated and len(singles) == len(ranges):
                 b.keys["mp"] = tuple(singles)
         elif base in ("sports", "source-ports"):
-            b.checks.append(_sport_check(ranges, negated))
+            b.checks.append(_sport_check(ranges, negated, b.ctx.ephemeral))
         elif base == "ports":
             def either(pkt, ranges=ranges, negated=negated):
                 d = any(lo <= pkt.dport <= hi for lo, hi in ranges) if pkt.dport is not None else False
                 if d:
                     return not negated
-                s = sport_result(ranges, False, pkt.sport)
+                s = sport_result(ranges, False, pkt.sport, b.ctx.ephemeral)
                 if isinstance(s, str):
                     return s
                 return s != negated
@@ -385,13 +419,11 @@ def _match_multiport(b, opts, neg):
 
 
 def _match_conntrack(b, opts, neg, fam):
-    names = [k.split("#", 1)[0] for k in opts]
-    only_state = all(n == "ctstate" for n in names)
-
-    def has_ct(pkt):
-        # no conntrack entry (raw table, NOTRACK): only a pure --ctstate can match
-        return bool(pkt.ct) and not pkt.untracked or only_state
-    b.checks.append(has_ct)
+    """-m conntrack as xt_conntrack evaluates it: ``--ctstate`` first; a packet without
+    a connection (raw table, NOTRACK) then matches if a ``--ctstate`` was given and
+    passed, whatever the other options say; only with a connection are they tested."""
+    state_checks = []
+    sub = _Builder(b.ctx)  # the options that need a connection
     for key, value in opts.items():
         base = key.split("#", 1)[0]
         negated = key in neg
@@ -400,44 +432,79 @@ def _match_conntrack(b, opts, neg, fam):
 
             def state(pkt, wanted=wanted, negated=negated):
                 return bool(wanted.intersection(_states(pkt, True))) != negated
-            b.checks.append(state)
-        elif base == "ctproto":
-            pnum = PROTOCOLS.get(str(value).lower())
-            if pnum is None:
-                pnum = int(value)
-            b.checks.append(lambda pkt, p=pnum, n=negated: (pkt.proto == p) != n)
-        elif base in ("ctorigsrc", "ctrepldst"):
-            b.add_src(b.cidr(value), negated)
-        elif base == "ctorigdst":
-            ivs = b.cidr(value)
-            b.checks.append(_dst_check(ivs, negated, "orig_dst"))
-            if not negated and ivs[0][0] == ivs[0][1]:
-                b.keys["od"] = ivs[0][0]
-        elif base == "ctreplsrc":
-            b.checks.append(_dst_check(b.cidr(value), negated, "dst"))
-        elif base == "ctorigdstport":
-            ranges = parse_ports(value)
-            b.checks.append(_port_check(ranges, negated, "orig_dport"))
-            if not negated and len(ranges) == 1 and ranges[0][0] == ranges[0][1]:
-                b.keys["op"] = ranges[0][0]
-        elif base == "ctreplsrcport":
-            b.checks.append(_port_check(parse_ports(value), negated, "dport"))
-        elif base in ("ctorigsrcport", "ctrepldstport"):
-            b.checks.append(_sport_check(parse_ports(value), negated))
-        elif base == "ctdir":
-            original = str(value).upper() == "ORIGINAL"
-            b.checks.append(lambda pkt, o=original, n=negated: (o != bool(pkt.reply)) != n)
-        elif base == "ctstatus":
-            # a NEW connection has none of EXPECTED, SEEN_REPLY, ASSURED, CONFIRMED; at
-            # its first reply it is CONFIRMED and SEEN_REPLY (not yet ASSURED)
-            wanted = frozenset(_split_list(value))
-
-            def status(pkt, wanted=wanted, negated=negated):
-                have = ("CONFIRMED", "SEEN_REPLY") if pkt.reply else ()
-                return bool(wanted.intersection(have)) != negated
-            b.checks.append(status)
+            state_checks.append(state)
         else:
-            b.unknown.append("conntrack --%s" % base)
+            _conntrack_option(sub, base, value, negated)
+    has_state = bool(state_checks)
+    checks = tuple(state_checks)
+    rest = tuple(sub.checks) + tuple(
+        (lambda pkt, u=u: "match conntrack --%s cannot be evaluated" % u) for u in sub.unknown)
+
+    def conntrack(pkt):
+        for check in checks:
+            if check(pkt) is False:
+                return False
+        if not pkt.ct or pkt.untracked:
+            return has_state
+        reason = None
+        for check in rest:
+            res = check(pkt)
+            if res is False:
+                return False
+            if res is not True and reason is None:
+                reason = res
+        return True if reason is None else reason
+    b.checks.append(conntrack)
+    b.status = b.status | sub.status
+    if sub.src is not None:
+        if has_state:
+            def tuple_src(pkt, ivs=sub.src):
+                return ivs if pkt.ct and not pkt.untracked else None
+            b.srcfns.append(tuple_src)
+        else:
+            b.add_src(sub.src)
+    if not has_state:  # without a connection such a rule matches nothing: index it
+        b.keys.update(sub.keys)
+
+
+def _conntrack_option(b, base, value, negated):
+    """One conntrack option other than --ctstate, into builder ``b``."""
+    if base == "ctproto":
+        pnum = PROTOCOLS.get(str(value).lower())
+        if pnum is None:
+            pnum = int(value)
+        b.checks.append(lambda pkt, p=pnum, n=negated: (pkt.proto == p) != n)
+    elif base in ("ctorigsrc", "ctrepldst"):
+        b.add_src(b.cidr(value), negated)
+    elif base == "ctorigdst":
+        ivs = b.cidr(value)
+        b.checks.append(_dst_check(ivs, negated, "orig_dst"))
+        if not negated and ivs[0][0] == ivs[0][1]:
+            b.keys["od"] = ivs[0][0]
+    elif base == "ctreplsrc":
+        b.checks.append(_dst_check(b.cidr(value), negated, "dst"))
+    elif base == "ctorigdstport":
+        ranges = parse_ports(value)
+        b.checks.append(_port_check(ranges, negated, "orig_dport"))
+        if not negated and len(ranges) == 1 and ranges[0][0] == ranges[0][1]:
+            b.keys["op"] = ranges[0][0]
+    elif base == "ctreplsrcport":
+        b.checks.append(_port_check(parse_ports(value), negated, "dport"))
+    elif base in ("ctorigsrcport", "ctrepldstport"):
+        b.checks.append(_sport_check(parse_ports(value), negated, b.ctx.ephemeral))
+    elif base == "ctdir":
+        original = str(value).upper() == "ORIGINAL"
+        b.checks.append(lambda pkt, o=original, n=negated: (o != bool(pkt.reply)) != n)
+    elif base == "ctstatus":
+        # the status bits each packet of the exchange sees: PHASES
+        wanted = frozenset(_split_list(value))
+
+        def status(pkt, wanted=wanted, negated=negated):
+            return bool(wanted.intersection(phase_of(pkt)[2])) != negated
+        b.checks.append(status)
+        b.status = b.status | wanted
+    else:
+        b.unknown.append(base)
 
 
 def _match_addrtype(b, opts, neg):
@@ -761,7 +828,9 @@ def compile_rule(rule, ctx, table, chain, number, chains, reply=False):
         r.srcfns = tuple(b.srcfns)
         unknown.extend(b.unknown)
         keys.update(b.keys)
+        r.flagmask, r.status = b.flagmask, b.status
     except (ValueError, KeyError, TypeError) as exc:
+        r.flagmask, r.status = 0, frozenset()
         r.checks = ()
         r.src = None
         r.srcfns = ()
@@ -803,7 +872,15 @@ def _compile_target(r, rule, chains):
     elif target in ("NOTRACK",) or (target == "CT" and "notrack" in r.topts):
         r.kind = "notrack"
     elif target == "CT":
-        r.kind = "noop"
+        # --zone puts the packet's connection in a zone; --helper, --ctevents,
+        # --expevents and --timeout change nothing a short exchange meets
+        r.kind = "ctzone" if any(k.startswith("zone") for k in r.topts) else "noop"
+    elif target in ("TTL", "HL"):
+        r.kind = "ttl"
+    elif target == "HMARK":
+        r.kind = "hmark"
+    elif target == "SET":
+        r.kind = "set"  # a no-op unless a rule matches the set it changes (CompiledRuleset)
     elif target in NOOP_TARGETS:
         r.kind = "noop"
     elif target in OPAQUE_TARGETS:

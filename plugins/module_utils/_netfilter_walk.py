@@ -9,8 +9,8 @@ address, destination port or original port sit in buckets; the rest in order), s
 walk only looks at the rules that can match its packet.
 
 ``Walker.hook(table, chain, sources, packet, trace)`` follows jumps, gotos, RETURN,
-policies, non-terminating targets (MARK, CONNMARK, NOTRACK) and NAT (DNAT, REDIRECT,
-NETMAP), splitting the source set wherever a rule's ``-s`` (or ``--ctorigsrc``,
+policies, non-terminating targets (MARK, CONNMARK, NOTRACK, CT --zone, TTL/HL, HMARK,
+SET) and NAT (DNAT, REDIRECT, NETMAP), splitting the source set wherever a rule's ``-s`` (or ``--ctorigsrc``,
 ``--src-range``, ``--src-type``) cuts it. It returns outcomes
 ``(sources, kind, packet, trace, info)`` with kind ``accept`` (go on: next table or
 hook), ``drop``, ``reject`` or ``unknown`` (``info["rule"]`` names the rule).
@@ -30,7 +30,7 @@ __metaclass__ = type
 
 from ansible_collections.dockerguard.firewall.plugins.module_utils import _netfilter_addr as addr
 from ansible_collections.dockerguard.firewall.plugins.module_utils._netfilter_match import (
-    compile_rule, evaluate, source_set)
+    TCP_FLAGS, compile_rule, evaluate, source_set)
 
 MAX_DEPTH = 64
 M32 = 0xFFFFFFFF
@@ -164,6 +164,35 @@ class CompiledRuleset(object):
         self.rule_count = 0
         self.tables = self._compile(False)
         self.reply_tables = None
+        self._sensitivity()
+
+    def _sensitivity(self):
+        """What tells the packets of one exchange apart, to walk each distinct one once.
+
+        ``data_as_ack``: no rule sees the client data's PSH flag and no rule changes the
+        connection mark, so the data packet goes exactly the ACK's way;
+        ``server_data_as_reply``: likewise the server's data and the SYN-ACK (flags SYN,
+        PSH and status ASSURED unseen). ``matched_sets``: the ipsets rules match."""
+        flagmask, status, ctmark, sets = 0, set(), False, set()
+        for chains in self.tables.values():
+            for chain in chains.values():
+                for r in chain.rules:
+                    flagmask |= r.flagmask
+                    status.update(r.status)
+                    if r.kind == "connmark" and any(
+                            k in r.topts for k in ("set-mark", "set-xmark", "save-mark")):
+                        ctmark = True
+        for table in (self.model.get("tables") or {}).values():
+            for chain in (table.get("chains") or {}).values():
+                for rule in chain.get("rules") or ():
+                    for m in rule.get("matches", ()):
+                        for k, v in m.get("options", {}).items():
+                            if k.split("#")[0] == "match-set" and isinstance(v, list) and v:
+                                sets.add(v[0])
+        self.matched_sets = frozenset(sets)
+        self.data_as_ack = not flagmask & TCP_FLAGS["PSH"] and not ctmark
+        self.server_data_as_reply = not flagmask & (TCP_FLAGS["SYN"] | TCP_FLAGS["PSH"]) \
+            and "ASSURED" not in status and not ctmark
 
     def _compile(self, reply):
         tables = {}
@@ -554,7 +583,7 @@ class Walker(object):
         """Targets that change the packet (or its connection) and go on."""
         pkt = cur.pkt
         if r.kind == "notrack":
-            new, effect = pkt.replace(untracked=True), "NOTRACK (no conntrack, no NAT)"
+            new, effect = pkt.replace(untracked=r.ref()), "NOTRACK (no conntrack, no NAT)"
         elif r.kind == "connmark" and not pkt.ct:
             new, effect = pkt, "CONNMARK without a connection: no effect"
         else:
@@ -564,6 +593,63 @@ class Walker(object):
                 return
             new, effect = pkt.replace(mark=res[0], ctmark=res[1]), res[2]
         self._go_on(cur, M, rest, new, self._step(cur.tr, r, assumed + effect))
+
+    def _on_ttl(self, r, cur, M, rest, assumed):
+        """TTL / HL: the range the packet's TTL can then have (as the client sent it:
+        2-255). Only the forwarding check (after PREROUTING) looks at it."""
+        opts = dict((k.split("-", 1)[-1], v) for k, v in r.topts.items())
+        lo, hi = (cur.pkt.ttl or (2, 255))[:2]
+        try:
+            if "set" in opts:
+                lo = hi = int(opts["set"])
+            elif "dec" in opts:
+                n = int(opts["dec"])
+                lo, hi = max(0, lo - n), max(0, hi - n)
+            elif "inc" in opts:
+                n = int(opts["inc"])
+                lo, hi = min(255, lo + n), min(255, hi + n)
+            else:
+                raise ValueError(r.topts)
+        except (TypeError, ValueError):
+            self._unknown(cur, r, M, rest, "%s options %s not understood" % (r.target, r.topts))
+            return
+        effect = "%s now %s" % ("TTL" if r.target == "TTL" else "hop limit",
+                                lo if lo == hi else "%d-%d" % (lo, hi))
+        self._go_on(cur, M, rest, cur.pkt.replace(ttl=(lo, hi, r.ref())),
+                    self._step(cur.tr, r, assumed + effect))
+
+    def _on_hmark(self, r, cur, M, rest, assumed):
+        """HMARK: mark = hash(tuple) % mod + offset; known only when mod is 1."""
+        try:
+            mod = int(str(r.topts.get("hmark-mod", "0")), 0)
+            offset = int(str(r.topts.get("hmark-offset", "0")), 0)
+        except ValueError:
+            mod, offset = 0, 0
+        if mod == 1:
+            mark, effect = (M32, offset & M32), "mark set to %#x (HMARK, one bucket)" % offset
+        else:
+            mark, effect = (0, 0), "mark set to a hash of the packet (HMARK): not known"
+        self._go_on(cur, M, rest, cur.pkt.replace(mark=mark),
+                    self._step(cur.tr, r, assumed + effect))
+
+    def _on_ctzone(self, r, cur, M, rest, assumed):
+        """CT --zone N: the packet looks up (or creates) its connection in zone N."""
+        zone = str(r.topts.get("zone", ""))
+        if set(r.topts) & {"zone-orig", "zone-reply"} or not zone.isdigit():
+            self._unknown(cur, r, M, rest, "CT zone %s not modelled (only --zone NUMBER)"
+                          % ", ".join("--%s %s" % kv for kv in sorted(r.topts.items())))
+            return
+        self._go_on(cur, M, rest, cur.pkt.replace(zone=(int(zone), r.ref())),
+                    self._step(cur.tr, r, assumed + "conntrack zone %s" % zone))
+
+    def _on_set(self, r, cur, M, rest, assumed):
+        """SET changes an ipset: it matters only when a rule matches that set."""
+        names = [v[0] for k, v in r.topts.items() if k in ("add-set", "del-set")
+                 and isinstance(v, list) and v]
+        used = [n for n in names if n in self.rs.matched_sets]
+        if used:
+            self._unknown(cur, r, M, rest, "SET changes ipset %s, which rules match: their "
+                          "verdict depends on earlier packets" % ", ".join(used))
 
     def _on_noop(self, r, cur, M, rest, assumed):
         pass
@@ -580,6 +666,7 @@ class Walker(object):
         "return": _on_return, "jump": _on_jump,
         "dnat": _on_nat, "redirect": _on_nat, "netmap": _on_nat,
         "mark": _on_modify, "connmark": _on_modify, "notrack": _on_modify,
+        "ttl": _on_ttl, "hmark": _on_hmark, "ctzone": _on_ctzone, "set": _on_set,
         "noop": _on_noop, "opaque": _on_opaque, "badtarget": _on_badtarget,
     }
 

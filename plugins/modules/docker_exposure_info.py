@@ -87,8 +87,10 @@ requirements:
 notes:
   - Run as root (C(become=true)) - C(iptables-save) needs it, and so does attributing
     listening sockets to containers.
-  - A connection reaches a port only if its reply gets back too; the engine walks the
-    reply (SYN-ACK) as well, so a rule that drops the replies shows as V(filtered).
+  - A TCP port is reached only if the whole connection gets through - the SYN, its
+    SYN-ACK, the client's ACK and request, the server's answer - each with the conntrack
+    state, status, direction and flags it really has; a rule that drops any of them shows
+    as V(filtered), and the result's C(packet) names the packet that was stopped.
   - Probes from the host itself (interface C(lo)) are not modelled.
 seealso:
   - module: dockerguard.firewall.iptables_facts
@@ -132,8 +134,10 @@ exposure:
   description:
     - One result per (port, source) - C(verdict) (V(exposed), V(filtered), V(unknown)),
       C(action) (V(ACCEPT), V(DROP), V(REJECT), V(closed), V(martian), V(not-local),
-      V(unknown)), C(decided_by), C(reason), C(path), C(dnat), C(out_interface),
-      C(direction) (V(reply) when the reply is what gets dropped), C(unknown_rule),
+      V(not-translated), V(unknown)), C(decided_by), C(reason), C(path), C(dnat),
+      C(out_interface), C(direction) (V(reply) when a packet of the server is what gets
+      dropped), C(packet) (the packet of the connection that was stopped - V(syn-ack),
+      V(ack), V(data), V(server-data); absent for the SYN), C(unknown_rule),
       C(regardless_of), C(probe), C(target), C(source), C(id) and C(trace).
     - See P(dockerguard.firewall.exposure#filter).
   returned: always

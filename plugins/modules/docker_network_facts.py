@@ -324,6 +324,14 @@ ansible_facts:
             C(net.ipv6.conf.all.forwarding)); gathered with V(interfaces).
           type: dict
           sample: {ipv4: true, ipv6: false}
+        local_port_range:
+          description:
+            - The ports a client of this host picks its source port from
+              (C(net.ipv4.ip_local_port_range)), V(null) when unreadable; the exposure
+              engine evaluates source-port matches against it. Gathered with V(interfaces).
+          type: list
+          elements: int
+          sample: [32768, 60999]
         warnings:
           description: What could not be gathered, and why.
           type: list

@@ -353,10 +353,13 @@ def test_read_sysctls(tmp_path):
         (net / path).write_text(value + "\n")
     ifaces = [{"name": "docker0"}, {"name": "eth0"}, {"name": "gone"}]
     assert read_sysctls(ifaces, str(tmp_path)) == {"ipv4_forwarding": True,
-                                                   "ipv6_forwarding": False}
+                                                   "ipv6_forwarding": False,
+                                                   "local_port_range": None}
     assert [i["route_localnet"] for i in ifaces] == [True, False, None]
     (net / "ipv4/conf/all/route_localnet").write_text("1\n")   # all: every interface
     read_sysctls(ifaces, str(tmp_path))
     assert [i["route_localnet"] for i in ifaces] == [True, True, None]
-    empty = {"ipv4_forwarding": None, "ipv6_forwarding": None}
+    empty = {"ipv4_forwarding": None, "ipv6_forwarding": None, "local_port_range": None}
     assert read_sysctls([], str(tmp_path / "none")) == empty
+    (net / "ipv4/ip_local_port_range").write_text("32768\t60999\n")
+    assert read_sysctls([], str(tmp_path))["local_port_range"] == [32768, 60999]

@@ -137,7 +137,10 @@ class TestRealDocker285(object):
         assert r["verdict"] == "exposed"
         assert r["path"] == "local"
         assert "where a socket listens" in r["reason"]
-        assert refs(r)[-3:] == ["filter/INPUT", "routing", "filter/OUTPUT"]  # the reply
+        packets = [st.get("packet") for st in r["trace"] if st["ref"] == "routing"]
+        assert packets == [None, "syn-ack", "ack", "data", "server-data"]
+        syn_ack = refs(r).index("routing", refs(r).index("filter/INPUT"))
+        assert refs(r)[syn_ack - 1:syn_ack + 2] == ["filter/INPUT", "routing", "filter/OUTPUT"]
 
 
 # --- seed 002: INPUT restricts 80, Docker forwards it anyway --------------------------
@@ -509,7 +512,8 @@ class TestUnknown(object):
 
     def test_mark_unknown_unless_set_by_walked_rules(self):
         user = "-A DOCKER-USER -m mark --mark 0x1/0x1 -j DROP"
-        assert docker2010(user).evaluate(probe("10.250.0.20"))["verdict"] == "unknown"
+        # a packet from the wire carries mark 0 (issue 17): known, not unknown
+        assert docker2010(user).evaluate(probe("10.250.0.20"))["verdict"] == "exposed"
         mangle = ("*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n"
                   ":OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n"
                   "-A PREROUTING -s 10.66.0.0/16 -j MARK --set-xmark 0x1/0xffffffff\n"
@@ -544,7 +548,16 @@ class TestMatches(object):
         ("-A DOCKER-USER -m conntrack --ctdir REPLY -j DROP", "filtered"),
         ("-A DOCKER-USER -m conntrack --ctdir REPLY -j RETURN", "exposed"),
         ("-A DOCKER-USER -m conntrack --ctstatus SEEN_REPLY -j DROP", "filtered"),
-        ("-A DOCKER-USER -m conntrack --ctstatus ASSURED -j DROP", "exposed"),
+        # issue 17: the client's ACK and data are ASSURED, ACK without SYN, PSH
+        ("-A DOCKER-USER -m conntrack --ctstatus ASSURED -j DROP", "filtered"),
+        ("-A DOCKER-USER -m conntrack --ctstatus ASSURED --ctdir REPLY -j DROP", "filtered"),
+        ("-A DOCKER-USER -p tcp -m tcp ! --syn -j DROP", "filtered"),
+        ("-A DOCKER-USER -p tcp -m tcp --tcp-flags PSH PSH -j DROP", "filtered"),
+        ("-A DOCKER-USER -p tcp -m tcp --tcp-flags ALL SYN,ACK -j DROP", "filtered"),
+        ("-A DOCKER-USER -p tcp -m tcp --tcp-flags ALL ACK,PSH -j DROP", "filtered"),
+        ("-A DOCKER-USER -p tcp -m tcp --tcp-flags ALL FIN -j DROP", "exposed"),
+        ("-A DOCKER-USER -m conntrack --ctstate ESTABLISHED --ctdir ORIGINAL -j DROP",
+         "filtered"),
         ("-A DOCKER-USER -m conntrack --ctorigsrc 10.250.0.0/24 -j DROP", "filtered"),
         ("-A DOCKER-USER -m conntrack --ctreplsrc 172.18.0.2 -j DROP", "filtered"),
         ("-A DOCKER-USER -m conntrack --ctorigdstport 8000:8100 -j DROP", "filtered"),
@@ -555,7 +568,7 @@ class TestMatches(object):
         ("-A DOCKER-USER -m iprange --src-range 10.250.0.10-10.250.0.30 -j DROP", "filtered"),
         ("-A DOCKER-USER -m iprange --dst-range 172.18.0.1-172.18.0.9 -j DROP", "filtered"),
         ("-A DOCKER-USER -p tcp -m tcp --syn -j DROP", "filtered"),
-        ("-A DOCKER-USER -p tcp -m tcp --tcp-flags SYN,ACK ACK -j DROP", "exposed"),
+        ("-A DOCKER-USER -p tcp -m tcp --tcp-flags SYN,ACK ACK -j DROP", "filtered"),
         # the reply comes from the container's port 80
         ("-A DOCKER-USER -p tcp -m tcp --sport 0:1023 -j DROP", "filtered"),
         ("-A DOCKER-USER -p tcp -m tcp --sport 0:1023 -m conntrack --ctdir ORIGINAL -j DROP",
