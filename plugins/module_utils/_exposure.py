@@ -807,7 +807,6 @@ def packet_of(step, current):
     return current
 
 
-
 def describe_probe(p):
     src = p.get("source") or "any"
     port = "" if p.get("dport") is None else ":%s" % p["dport"]
