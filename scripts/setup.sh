@@ -30,7 +30,7 @@ die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "run as root (apt-get, dockerd and the network-namespace tests need it)"
 
 # --- 1. apt packages --------------------------------------------------------------
-packages=(iptables debootstrap busybox-static conntrack iproute2 git rsync shellcheck
+packages=(iptables ipset debootstrap busybox-static conntrack iproute2 git rsync shellcheck
           python3-venv ca-certificates curl procps util-linux)
 # docker.io brings dockerd; a machine that already has a Docker engine (e.g. docker-ce)
 # keeps it: installing docker.io beside it would conflict.

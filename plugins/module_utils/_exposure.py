@@ -88,6 +88,46 @@ def port_range(value):
     return lo, hi
 
 
+SET_TYPES = ("hash:ip", "hash:net", "bitmap:ip")  # sets of addresses (one dimension)
+
+
+def ipset_members(name, members, fam):
+    """The addresses of ipset ``name`` of family ``fam`` as intervals; None when they
+    cannot be known (a set of ports or pairs, a list of sets).
+
+    ``members``: a list of addresses, networks and ranges, or an ``iptables_facts``
+    set ``{"type", "family", "netmask", "members", "nomatch"}``. A ``hash:net`` lookup
+    takes the most specific entry, so ``nomatch`` entries cut holes in wider members
+    and narrower members fill them again."""
+    if isinstance(members, dict):
+        if members.get("type") not in SET_TYPES:
+            return None
+        if {"inet": "ipv4", "inet6": "ipv6"}.get(members.get("family", "inet")) != fam:
+            return addr.EMPTY
+        suffix = "/%s" % members["netmask"] if members.get("netmask") else ""
+        entries = [(m if "/" in m or "-" in m else m + suffix, True)
+                   for m in members.get("members") or ()]
+        entries += [(m, False) for m in members.get("nomatch") or ()]
+    else:
+        entries = [(m, True) for m in _as_list(members, "ipset %s" % name)
+                   if addr.family_of(str(m).partition("-")[0].partition("/")[0]) == fam]
+    ranges = []
+    for text, match in entries:
+        text = str(text)
+        try:
+            lo, hi = addr.parse_range(text, fam) if "-" in text else addr.parse_cidr(text, fam)
+        except ValueError:
+            if not isinstance(members, dict):
+                raise ValueError("ipset %s: member %r is not an address, network or range"
+                                 % (name, text))
+            return None  # e.g. 10.0.0.1,tcp:80 - not a set of addresses
+        ranges.append((hi - lo, lo, hi, match))
+    out = addr.EMPTY
+    for _size, lo, hi, match in sorted(ranges, reverse=True):  # widest first
+        out = addr.union(out, ((lo, hi),)) if match else addr.subtract(out, ((lo, hi),), fam)
+    return out
+
+
 class Host(object):
     """Host facts, normalised per family.
 
@@ -102,7 +142,8 @@ class Host(object):
       ``dual_stack``: False for an IPV6_V6ONLY ``::`` socket, ``interface`` for one bound
       to a device); when given, a packet delivered locally reaches something only if a
       socket listens (``None``: not known, local delivery counts as reaching the port);
-    - ``ipsets``: ``{name: ["10.0.0.0/8", ...]}`` members of ipsets rules use;
+    - ``ipsets``: ``{name: ["10.0.0.0/8", ...]}`` members of ipsets rules use, or the
+      sets as ``iptables_facts`` reads them (``ipset_members``);
     - ``local_port_range``: ``[32768, 60999]`` (or ``"32768 60999"``, the sysctl's
       text): the ports a client picks its source port from (Linux's default when not
       given);
@@ -180,9 +221,9 @@ class Host(object):
         if facts.get("ipsets") is not None:
             ipsets = {}
             for name, members in facts["ipsets"].items():
-                ivs = [addr.parse_cidr(m, fam) for m in _as_list(members, "ipset %s" % name)
-                       if addr.family_of(m) == fam]
-                ipsets[name] = addr.normalize(ivs)
+                ivs = ipset_members(name, members, fam)
+                if ivs is not None:
+                    ipsets[name] = ivs
         lst = None
         if listeners is not None:
             lst = []
@@ -298,6 +339,9 @@ class Engine(object):
         if exchange not in ("connection", "handshake"):
             raise ValueError("exchange must be connection or handshake, got %r" % (exchange,))
         self.exchange = EXCHANGE if exchange == "connection" else HANDSHAKE
+        if not isinstance(host, Host) and isinstance(rulesets, dict) and \
+                rulesets.get("ipsets") is not None and not (host or {}).get("ipsets"):
+            host = dict(host or {}, ipsets=rulesets["ipsets"])  # iptables_facts read them
         self.host = host if isinstance(host, Host) else Host(host)
         self.models = _rulesets(rulesets)
         self.compiled = {}

@@ -126,3 +126,38 @@ def save_family(run, which, family, tables=None, counters=False):
     if notes:
         model["notes"] = notes
     return model
+
+
+def parse_ipset_save(text):
+    """``ipset save`` text -> ``{name: {"type", "family", "netmask", "members",
+    "nomatch"}}``: each set's members as written (``10.0.0.0/24``, ``10.0.0.1-10.0.0.9``,
+    ``10.0.0.1,tcp:80`` for sets of more than one dimension)."""
+    sets = {}
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) < 3:
+            continue
+        if words[0] == "create":
+            opts = words[3:]
+            entry = {"type": words[2], "family": "inet", "netmask": None, "members": [],
+                     "nomatch": []}
+            for key in ("family", "netmask"):
+                if key in opts[:-1]:
+                    entry[key] = opts[opts.index(key) + 1]
+            sets[words[1]] = entry
+        elif words[0] == "add" and words[1] in sets:
+            where = "nomatch" if "nomatch" in words[3:] else "members"
+            sets[words[1]][where].append(words[2])
+    return sets
+
+
+def save_ipsets(run, which):
+    """The host's ipsets (``parse_ipset_save``), or None and why not."""
+    path = which("ipset")
+    if not path:
+        return None, None  # no ipset tool: no set can exist that iptables matches
+    rc, out, err = run([path, "save"])
+    if rc != 0:
+        return None, "ipset save failed (rc=%d): %s; rules matching ipsets stay unknown" % (
+            rc, (err or out).strip())
+    return parse_ipset_save(out), None

@@ -52,7 +52,7 @@ def parse_cidr(text, family=None):
     """``10.0.0.0/8``, ``10.1.2.3``, ``10.0.0.0/255.0.0.0``, ``fd00::/64`` -> (lo, hi).
 
     Host bits are ignored (iptables does the same). A non-contiguous mask, which no
-    interval can express, raises ValueError.
+    interval can express, raises ValueError (``parse_masked`` takes it).
     """
     key = (text, family)
     hit = _CIDR_CACHE.get(key)
@@ -69,6 +69,38 @@ def parse_cidr(text, family=None):
     if len(_CIDR_CACHE) < 100000:
         _CIDR_CACHE[key] = value
     return value
+
+
+MAX_MASK_PIECES = 1 << 16
+
+
+def parse_masked(text, family=None):
+    """``-s``/``-d`` as intervals: a CIDR (one interval), or an address with a
+    non-contiguous mask such as ``10.0.0.1/255.255.0.255``, which the kernel matches as
+    ``(address & mask) == (base & mask)``: one interval per value of the free bits
+    above the mask's lowest set bit (ValueError past MAX_MASK_PIECES)."""
+    text = str(text).strip()
+    try:
+        return (parse_cidr(text, family),)
+    except ValueError:
+        host, sep, mask = text.partition("/")
+        if not sep or mask.isdigit():
+            raise
+    fam = family or family_of(host)
+    m = parse_address(mask, fam)
+    base = parse_address(host, fam) & m
+    block = (m & -m) - 1  # the free bits below the lowest set bit: one interval
+    free = [b for b in range(BITS[fam]) if (1 << b) > block and not m & (1 << b)]
+    if (1 << len(free)) > MAX_MASK_PIECES:
+        raise ValueError("mask of %s splits into more than %d pieces" % (text, MAX_MASK_PIECES))
+    out = []
+    for k in range(1 << len(free)):
+        value = base
+        for j, b in enumerate(free):
+            if k >> j & 1:
+                value |= 1 << b
+        out.append((value, value | block))
+    return tuple(sorted(out))
 
 
 def parse_range(text, family=None):

@@ -339,7 +339,7 @@ class _Builder(object):
         self.src = addr.intersect(self.src, ivs)
 
     def cidr(self, value):
-        return (addr.parse_cidr(value, self.ctx.family),)
+        return addr.parse_masked(value, self.ctx.family)
 
 
 def _dst_check(ivs, negated, field="dst"):
@@ -479,7 +479,7 @@ def _conntrack_option(b, base, value, negated):
     elif base == "ctorigdst":
         ivs = b.cidr(value)
         b.checks.append(_dst_check(ivs, negated, "orig_dst"))
-        if not negated and ivs[0][0] == ivs[0][1]:
+        if not negated and len(ivs) == 1 and ivs[0][0] == ivs[0][1]:
             b.keys["od"] = ivs[0][0]
     elif base == "ctreplsrc":
         b.checks.append(_dst_check(b.cidr(value), negated, "dst"))
@@ -805,18 +805,18 @@ def compile_rule(rule, ctx, table, chain, number, chains, reply=False):
             r.iout = _iface(rule["out_interface"], "out_interface" in negated)
         src = None
         if "source" in rule:
-            src = (addr.parse_cidr(rule["source"], fam),)
+            src = addr.parse_masked(rule["source"], fam)
             if "source" in negated:
                 src = addr.complement(src, fam)
-            elif src[0] != addr.universe(fam)[0]:
+            elif len(src) == 1 and src[0] != addr.universe(fam)[0]:
                 keys["s"] = src[0]
         if "destination" in rule:
-            d = (addr.parse_cidr(rule["destination"], fam),)
+            d = addr.parse_masked(rule["destination"], fam)
             if "destination" in negated:
                 r.dst = (d, True)
             else:
                 r.dst = (d, False)
-                if d[0][0] == d[0][1]:
+                if len(d) == 1 and d[0][0] == d[0][1]:
                     keys["d"] = d[0][0]
         b = compile_matches(rule, ctx)
         checks = list(b.checks)

@@ -158,6 +158,16 @@ ansible_facts:
           returned: when I(backends=true)
           type: dict
           sample: {nf_tables: {ipv4: {rules: 19, docker_chains: [DOCKER, DOCKER-USER]}}}
+        ipsets:
+          description:
+            - The host's ipsets (C(ipset save)), so that rules with C(-m set) can be
+              evaluated - per set C(type), C(family), C(netmask), C(members) and
+              C(nomatch) (members added with C(nomatch)); null when C(ipset) is not
+              installed or could not be read (then such rules stay V(unknown)).
+          returned: always
+          type: dict
+          sample: {allow: {type: "hash:net", family: inet, netmask: null,
+                   members: [10.0.0.0/8], nomatch: []}}
         warnings:
           description: Backend mismatches and notes the save tools printed.
           returned: always
@@ -173,6 +183,7 @@ from ansible_collections.dockerguard.firewall.plugins.module_utils._iptables_hos
     parse_version,
     probe_backends,
     save_family,
+    save_ipsets,
 )
 
 
@@ -215,6 +226,9 @@ def main():
             module.fail_json(msg=str(exc))
         facts["warnings"].extend(facts[family].pop("notes", []))
 
+    facts["ipsets"], warning = save_ipsets(run, which)
+    if warning:
+        facts["warnings"].append(warning)
     facts["docker_backend"] = None
     if module.params["backends"]:
         facts["backends"], warnings = probe_backends(run, which, families)

@@ -24,6 +24,7 @@ namespaces and servers are removed even on failure. Run under ``flock /tmp/dg-la
 from __future__ import absolute_import, division, print_function
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -35,6 +36,7 @@ from netns import can_use_netns, namespace, sh
 
 from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure
 from ansible_collections.dockerguard.firewall.plugins.module_utils._iptables import parse_save
+from ansible_collections.dockerguard.firewall.plugins.module_utils._iptables_host import save_ipsets
 
 HOST_ADDR = {"eth0": "10.250.61.2", "eth1": "10.250.62.2"}
 CLIENTS = {"client1": ("eth0", "10.250.61.10"), "client2": ("eth1", "10.250.62.20")}
@@ -134,6 +136,18 @@ RULESETS = {
     "mark 0 from the wire": ("4", {
         "user": "-A DOCKER-USER -m mark ! --mark 0x0 -j DROP",
         "input": "-A INPUT -m mark ! --mark 0x0 -j DROP"}),
+    "ipset allow-list (client1's network, client2 nomatch)": ("4", {
+        "ipset": "create allow hash:net family inet\nadd allow 10.250.61.0/24\n"
+                 "add allow 10.250.62.0/24\nadd allow 10.250.62.16/28 nomatch",
+        "user": "-A DOCKER-USER -i eth+ -m set ! --match-set allow src -j DROP",
+        "input": "-A INPUT -i eth+ -m set ! --match-set allow src -j DROP"}),
+    "ipset of host addresses with a netmask": ("4", {
+        "ipset": "create hosts hash:ip family inet netmask 28\nadd hosts 10.250.62.17",
+        "user": "-A DOCKER-USER -m set --match-set hosts src -j DROP",
+        "input": "-A INPUT -m set --match-set hosts src -j DROP"}),
+    "non-contiguous source mask": ("4", {
+        "user": "-A DOCKER-USER -s 10.250.0.10/255.255.0.255 -j DROP",
+        "input": "-A INPUT -s 10.250.0.20/255.255.0.255 -j DROP"}),
     "client source ports below 32768 dropped": ("4", {
         "user": "-A DOCKER-USER -o docker0 -p tcp -m tcp --sport 1024:32767 -j DROP",
         "input": "-A INPUT -p tcp -m tcp --sport 1024:32767 -j DROP"}),
@@ -201,6 +215,12 @@ def _host_facts(ns):
             "local_port_range": sh("cat", "/proc/sys/net/ipv4/ip_local_port_range", ns=ns)}
 
 
+def _run_in(ns, argv):
+    proc = subprocess.run(["ip", "netns", "exec", ns] + list(argv), capture_output=True,
+                          text=True, check=False)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
 def _probe(ns, port):
     out = sh("timeout", str(TIMEOUT + 5), sys.executable, "-c", CLIENT,
              HOST_ADDR[CLIENTS_BY_NS[ns][0]], str(port), ns=ns, check=False)
@@ -232,12 +252,28 @@ def lab():
                 proc.wait()
 
 
+def _restore(host, command, *args):
+    text = args[-1]
+    proc = subprocess.run(["ip", "netns", "exec", host, command] + list(args[:-1]), input=text,
+                          capture_output=True, text=True, check=False)
+    return (proc.stderr.strip() or "%s failed" % command) if proc.returncode else None
+
+
 def _load(host, parts):
     text = DOCKER % dict((k, parts.get(k, "")) for k in ("raw", "mangle", "user", "input"))
-    proc = subprocess.run(["ip", "netns", "exec", host, "iptables-restore"], input=text,
-                          capture_output=True, text=True, check=False)
-    if proc.returncode:
-        return proc.stderr.strip() or "iptables-restore failed"
+    _restore(host, "iptables-restore", DOCKER % dict.fromkeys(("raw", "mangle", "user", "input"),
+                                                              ""))
+    if shutil.which("ipset"):
+        sh("ipset", "destroy", ns=host, check=False)  # the sets of an earlier ruleset
+    if parts.get("ipset"):
+        if not shutil.which("ipset"):
+            return "ipset not installed"
+        why = _restore(host, "ipset", "restore", parts["ipset"] + "\n")
+        if why:
+            return why
+    why = _restore(host, "iptables-restore", text)
+    if why:
+        return why
     sh("conntrack", "-F", ns=host, check=False)  # no connection of an earlier ruleset
     return None
 
@@ -250,10 +286,12 @@ def test_engine_equals_the_whole_connection(lab):
         if why:
             skipped.append("%s: %s" % (name, why))
             continue
-        model = parse_save(sh("iptables-save", ns=host))
+        # the facts as iptables_facts reads them: the ruleset and the ipsets
+        iptables = {"ipv4": dict(parse_save(sh("iptables-save", ns=host)), available=True),
+                    "ipsets": save_ipsets(lambda argv: _run_in(host, argv), shutil.which)[0]}
         facts = _host_facts(host)
-        engine = _exposure.Engine(model, facts)
-        old = _exposure.Engine(model, facts, exchange="handshake")
+        engine = _exposure.Engine(iptables, facts)
+        old = _exposure.Engine(iptables, facts, exchange="handshake")
         cases = [(client, port) for client in sorted(CLIENTS) for port in PORTS]
         with ThreadPoolExecutor(len(cases)) as pool:
             answered = list(pool.map(lambda c: _probe(lab["clients"][c[0]], c[1]), cases))

@@ -13,8 +13,10 @@ import pytest
 from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure as ex
 from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure_audit as audit
 from ansible_collections.dockerguard.firewall.plugins.module_utils._iptables import parse_save
+from ansible_collections.dockerguard.firewall.plugins.module_utils._iptables_host import (
+    parse_ipset_save, save_ipsets)
 
-from test__exposure import HOST, docker2010, probe
+from test__exposure import DOCKER_2010, HOST, docker2010, probe
 
 RAW = "*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n%s\nCOMMIT\n"
 MANGLE = ("*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n"
@@ -130,7 +132,8 @@ def test_notrack_on_the_reply_of_a_dnat_connection_fails_it():
 def test_notrack_on_the_syn_is_unknown_naming_the_rule():
     r = docker2010(extra=RAW % "-A PREROUTING -p tcp -m tcp --dport 8080 -j CT --notrack"
                    ).evaluate(probe("10.250.0.20", destination="10.250.0.2"))
-    assert r["decided_by"] is not None
+    assert (r["verdict"], r["decided_by"]) == ("unknown", "raw/PREROUTING#1")
+    assert r["unknown_rule"]["ref"] == "raw/PREROUTING#1"
 
 
 def test_notrack_of_the_clients_later_packets_on_local_delivery_goes_on_untracked():
@@ -233,3 +236,71 @@ def test_source_port_range_from_the_facts():
 def test_rates_and_recent_lists_stay_unknown_naming_the_rule(user):
     r = docker2010(user).evaluate(probe("10.250.0.20"))
     assert (r["verdict"], r["decided_by"]) == ("unknown", "filter/DOCKER-USER#1")
+
+
+IPSET_SAVE = """create allow hash:net family inet hashsize 1024 maxelem 65536 bucketsize 12 initval 0x1
+add allow 10.250.0.0/24
+add allow 10.250.0.16/28 nomatch
+add allow 10.250.0.20
+create hosts hash:ip family inet netmask 30 hashsize 1024 maxelem 65536
+add hosts 10.66.0.4
+create pairs hash:ip,port family inet hashsize 1024 maxelem 65536
+add pairs 10.250.0.9,tcp:80
+create six hash:net family inet6 hashsize 1024 maxelem 65536
+add six fd00:250::/64
+"""
+
+
+def test_ipsets_read_from_ipset_save_are_evaluated():
+    sets = parse_ipset_save(IPSET_SAVE)
+    assert sets["allow"]["members"] == ["10.250.0.0/24", "10.250.0.20"]
+    assert sets["allow"]["nomatch"] == ["10.250.0.16/28"]
+    assert sets["hosts"]["netmask"] == "30"
+    user = ("-A DOCKER-USER -m set ! --match-set %s src -p tcp -m conntrack "
+            "--ctorigdstport 8080 --ctdir ORIGINAL -j DROP")
+    facts = {"ipv4": parse_save(DOCKER_2010 % {"user": user % "allow"}), "ipsets": sets}
+    e = ex.Engine(facts, HOST)  # the sets come with the iptables facts
+    reach = e.reachability(probe(None))["exposed"]
+    # the most specific entry decides: .16/28 is nomatch, .20 in it matches again
+    assert reach == "10.250.0.0/28, 10.250.0.20/32, 10.250.0.32/27, 10.250.0.64/26, " \
+                    "10.250.0.128/25", reach
+    facts["ipv4"] = parse_save(DOCKER_2010 % {"user": user % "hosts"})
+    assert ex.Engine(facts, HOST).reachability(probe(None))["exposed"] == "10.66.0.4/30"
+    facts["ipv4"] = parse_save(DOCKER_2010 % {"user": user % "pairs"})
+    r = ex.Engine(facts, HOST).evaluate(probe("10.250.0.9"))
+    assert (r["verdict"], r["decided_by"]) == ("unknown", "filter/DOCKER-USER#1")
+    facts["ipsets"] = None  # not read: unknown
+    facts["ipv4"] = parse_save(DOCKER_2010 % {"user": user % "allow"})
+    assert ex.Engine(facts, HOST).evaluate(probe("10.250.0.9"))["verdict"] == "unknown"
+
+
+def test_save_ipsets_runs_ipset_save():
+    calls = []
+
+    def run(argv):
+        calls.append(argv)
+        return 0, IPSET_SAVE, ""
+    sets, warning = save_ipsets(run, lambda name: "/usr/sbin/" + name)
+    assert calls == [["/usr/sbin/ipset", "save"]] and warning is None
+    assert sorted(sets) == ["allow", "hosts", "pairs", "six"]
+    assert save_ipsets(run, lambda name: None) == (None, None)
+    sets, warning = save_ipsets(lambda argv: (1, "", "Operation not permitted"),
+                                lambda name: "/usr/sbin/" + name)
+    assert sets is None and "Operation not permitted" in warning
+
+
+def test_ipset_list_members_with_a_bad_value_are_refused():
+    with pytest.raises(ValueError, match="ipset allow: member 'x,tcp:80'"):
+        ex.Engine({}, dict(HOST, ipsets={"allow": ["x,tcp:80"]}))
+
+
+def test_non_contiguous_mask_matches_as_the_kernel_does():
+    e = docker2010("-A DOCKER-USER -s 10.250.0.10/255.255.0.255 -j DROP")
+    assert e.evaluate(probe("10.250.0.10"))["verdict"] == "filtered"
+    assert e.evaluate(probe("10.250.77.10"))["verdict"] == "filtered"
+    assert e.evaluate(probe("10.250.77.11"))["verdict"] == "exposed"
+    e = docker2010("-A DOCKER-USER -i eth0 ! -s 10.250.0.0/255.255.0.252 -j DROP")
+    reach = e.reachability(probe(None))["exposed"]
+    assert reach.startswith("10.250.0.0/30, 10.250.1.0/30, "), reach
+    assert docker2010("-A DOCKER-USER -d 172.18.0.2/255.255.0.255 -j DROP").evaluate(
+        probe("10.250.0.10"))["verdict"] == "filtered"
