@@ -7,7 +7,8 @@ Shared by the DOCKER-USER policy and the host-network INPUT policy. For each fam
 read the filter table, compare our chain and jump with what is wanted, test the
 ``iptables-restore --noflush`` payload, then apply all families; if a later family
 fails, the earlier ones are put back as they were. ``run(argv, data=None) -> (rc, out,
-err)`` and ``which(name)`` are supplied by the caller (AnsibleModule fits).
+err)`` is the caller's (``_cmd_runner.CmdRunner.run``). These are the iptables hooks of
+the one policy transaction, ``_policy_transaction``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -32,7 +33,15 @@ UNDO_WAIT = 30
 
 
 class ApplyError(RuntimeError):
-    """The kernel refused a change (after rollback where one was needed)."""
+    """A policy could not be put in place; nothing is left half-applied.
+
+    The one error type of the policy transaction (``_policy_transaction``). ``details``
+    are extra result keys for the module (``rolled_back``, ``wanted``/``found``, ...).
+    """
+
+    def __init__(self, msg, **details):
+        super(ApplyError, self).__init__(msg)
+        self.details = details
 
 
 def undo_wait(wait):

@@ -15,7 +15,8 @@ collection's module_utils and calls ``main``. Both hooks are handled:
 
 Per family: read the filter table, render our chain, test the ``iptables-restore
 --noflush`` payload, apply it in one transaction (earlier families put back when a
-later one fails), read it back. Nothing but our chain and its jump is touched.
+later one fails), read it back: the one policy transaction the modules also run
+(``_policy_transaction.apply_policy``). Nothing but our chain and its jump is touched.
 
 Saved file, format 1::
 
@@ -34,44 +35,23 @@ __metaclass__ = type
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 
-from ansible_collections.dockerguard.firewall.plugins.module_utils._chain_apply import (
-    TOOLS,
-    ApplyError,
-    FamilyPlan,
-    apply_plans,
-)
+from ansible_collections.dockerguard.firewall.plugins.module_utils._chain_apply import TOOLS
+from ansible_collections.dockerguard.firewall.plugins.module_utils._cmd_runner import CmdRunner
 from ansible_collections.dockerguard.firewall.plugins.module_utils._policy import (
     DEFAULT_BRIDGES,
     HOOK_DOCKER_USER,
     HOOK_INPUT,
     PolicyError,
-    chain_rules,
     validate,
 )
+from ansible_collections.dockerguard.firewall.plugins.module_utils._policy_transaction import (
+    ApplyError,
+    apply_policy,
+)
 
-PATH_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DIFFERS = 0, 1, 2, 3
-
-
-def run(argv, data=None):
-    """``run(argv, data) -> (rc, out, err)`` with the C locale, as AnsibleModule does."""
-    env = dict(os.environ, LC_ALL="C")
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE if data is not None else None,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    out, err = proc.communicate(data.encode("utf-8") if data is not None else None)
-    return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
-
-
-def which(name):
-    for d in os.environ.get("PATH", "").split(os.pathsep) + list(PATH_DIRS):
-        path = os.path.join(d, name)
-        if d and os.path.isfile(path) and os.access(path, os.X_OK):
-            return path
-    return None
 
 
 def load(saved, where="saved policy"):
@@ -108,33 +88,10 @@ def load(saved, where="saved policy"):
     return policy, list(dict.fromkeys(families)), wait
 
 
-def plan(policy, families, run_=run, which_=which):
-    """Read each family and decide what is wanted. Raises ApplyError."""
-    parent = policy["hook"]
-    plans = []
-    for family in families:
-        p = FamilyPlan(family, policy["chain"], parent)
-        p.save, p.restore = (which_(t) for t in TOOLS[family])
-        if not (p.save and p.restore):
-            raise ApplyError("%s: %s / %s not found" % (family, TOOLS[family][0],
-                                                        TOOLS[family][1]))
-        try:
-            p.read(run_)
-        except ValueError as exc:
-            raise ApplyError("%s: %s" % (family, exc))
-        if not p.parent_exists and parent != HOOK_DOCKER_USER:
-            raise ApplyError("%s: chain %s does not exist in the filter table" % (family, parent))
-        p.after = chain_rules(policy, family)
-        # Boot, before dockerd: declare DOCKER-USER in the same transaction.
-        p.create_parent = not p.parent_exists
-        plans.append(p)
-    return plans
-
-
-def main(argv=None, config=None, prog="dockerguard-apply", run_=run, which_=which, out=None,
-         err=None):
+def main(argv=None, config=None, prog="dockerguard-apply", runner=None, out=None, err=None):
     out = out or sys.stdout
     err = err or sys.stderr
+    runner = runner or CmdRunner()
 
     def say(text, stream):
         stream.write("%s: %s\n" % (prog, text))
@@ -163,40 +120,27 @@ def main(argv=None, config=None, prog="dockerguard-apply", run_=run, which_=whic
         return EXIT_USAGE
 
     try:
-        plans = plan(policy, families, run_, which_)
+        # Boot, before dockerd: DOCKER-USER is declared in the same transaction, so our
+        # chain is in place before Docker starts any container. INPUT always exists.
+        res = apply_policy(runner, policy, families, check_mode=args.check, wait=wait,
+                           create_parent=policy["hook"] == HOOK_DOCKER_USER,
+                           check_backend=False)
     except ApplyError as exc:
         say(str(exc), err)
         return EXIT_ERROR
 
-    if args.check:
-        for p in plans:
+    for p in res.plans:
+        if p.skipped:
+            note("%s: skipped (%s)" % (p.family, p.skipped))
+        elif args.check:
             note("%s: %s" % (p.family, "differs from the saved policy" if p.changed
                              else "in place"))
-        return EXIT_DIFFERS if any(p.changed for p in plans) else EXIT_OK
-
-    try:
-        changed = apply_plans(run_, plans, wait)
-    except ApplyError as exc:
-        say(str(exc), err)
-        return EXIT_ERROR
-    status = EXIT_OK
-    for p in plans:
-        if p.family not in changed:
+        elif p.family not in res.applied:
             note("%s: %s already in place" % (p.family, policy["chain"]))
-            continue
-        wanted, created = p.after, p.create_parent
-        try:
-            p.read(run_)
-        except (ApplyError, ValueError) as exc:
-            say("%s: reading back: %s" % (p.family, exc), err)
-            status = EXIT_ERROR
-            continue
-        if p.before != wanted or p.jump_count != 1 or not p.jump_first:
-            say("%s: after applying, %s or its jump from %s differs from the policy"
-                % (p.family, policy["chain"], p.parent), err)
-            status = EXIT_ERROR
-            continue
-        note("%s: %s applied (%d rules, jumped to from %s)%s" % (
-            p.family, policy["chain"], len(wanted), p.parent,
-            ", %s created (Docker not started yet)" % p.parent if created else ""))
-    return status
+        else:
+            note("%s: %s applied (%d rules, jumped to from %s)%s" % (
+                p.family, policy["chain"], len(p.after), p.parent,
+                ", %s created (Docker not started yet)" % p.parent if p.create_parent else ""))
+    if args.check and res.changed:
+        return EXIT_DIFFERS
+    return EXIT_OK

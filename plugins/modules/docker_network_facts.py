@@ -339,220 +339,20 @@ ansible_facts:
           sample: ["listeners: ss not found, read /proc/net instead"]
 """
 
-import json
 import os
-import traceback
-from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-try:
-    import docker
-    from docker.errors import APIError, DockerException
-    HAS_DOCKER = True
-    DOCKER_IMPORT_ERROR = None
-except ImportError:
-    HAS_DOCKER = False
-    DOCKER_IMPORT_ERROR = traceback.format_exc()
-
-from ansible_collections.dockerguard.firewall.plugins.module_utils._docker import (
-    DockerModelError,
-    build_model,
-    connection_error_message,
-    dockerd_settings,
-    parse_dockerd_args,
+from ansible_collections.dockerguard.firewall.plugins.module_utils._cmd_runner import CmdRunner
+from ansible_collections.dockerguard.firewall.plugins.module_utils._docker_gather import (
+    API_PARTS,
+    DEFAULT_HOST,
+    DOCKER_IMPORT_ERROR,
+    HAS_DOCKER,
+    HOST_PARTS,
+    GatherError,
+    gather,
 )
-from ansible_collections.dockerguard.firewall.plugins.module_utils._docker_host import (
-    HostParseError,
-    find_dockerd,
-    listeners_from_proc,
-    parse_ip_addr_json,
-    parse_ip_oneline,
-    parse_ss,
-    process_info,
-    process_running,
-    read_cmdline,
-    read_sysctls,
-)
-
-DEFAULT_HOST = "unix:///var/run/docker.sock"
-API_PARTS = ("containers", "networks", "services")
-HOST_PARTS = ("interfaces", "listeners", "dockerd")
-
-
-def _subset(requested, local):
-    explicit = [p for p in requested if p != "all"]
-    if "all" in requested:
-        parts = set(API_PARTS + (HOST_PARTS if local else ()))
-        parts.update(explicit)
-        return parts
-    return set(explicit)
-
-
-class Command(object):
-    """A host command started at once, in a worker thread (so it runs while the Docker
-    API answers), through ``module.run_command``."""
-
-    def __init__(self, module, pool, args):
-        self.args = args
-        self.path = module.get_bin_path(args[0])
-        self.future = None
-        if self.path is not None:
-            self.future = pool.submit(module.run_command, [self.path] + args[1:],
-                                      environ_update={"LC_ALL": "C"})
-
-    def result(self):
-        """None: not installed; (True, stdout) or (False, error text)."""
-        if self.future is None:
-            return None
-        rc, out, err = self.future.result()
-        if rc != 0:
-            return False, err.strip() or out.strip()
-        return True, out
-
-
-class Gatherer(object):
-    def __init__(self, module, base_url, pool):
-        self.module = module
-        self.base_url = base_url
-        self.pool = pool
-        self.timeout = module.params["timeout"]
-        self.warnings = []
-        self.api_version = None
-
-    def warn(self, text):
-        self.warnings.append(text)
-
-    # ---------- Docker API ----------
-    def client(self):
-        """An API client; the first one negotiates the API version (GET /version)."""
-        kwargs = docker.utils.kwargs_from_env()
-        kwargs["base_url"] = self.base_url
-        try:
-            client = docker.APIClient(version=self.api_version or "auto",
-                                      timeout=self.timeout, **kwargs)
-        except DockerException as exc:
-            self.module.fail_json(msg=connection_error_message(self.base_url, str(exc)))
-        self.api_version = client.api_version
-        return client
-
-    def fail(self, what, exc):
-        if isinstance(exc, APIError):
-            self.module.fail_json(msg="Docker API error while reading %s from %s: %s"
-                                  % (what, self.base_url, exc.explanation or exc))
-        # DockerException, requests' ConnectionError / ReadTimeout, ...
-        self.module.fail_json(msg=connection_error_message(self.base_url, str(exc)))
-
-    def api_calls(self, calls):
-        """Run ``{name: (method name, kwargs)}`` concurrently, one client each."""
-        def one(item):
-            name, (method, kwargs) = item
-            client = self.client()
-            try:
-                return name, getattr(client, method)(**kwargs), None
-            except Exception as exc:  # reported below, in the main thread
-                return name, None, exc
-            finally:
-                client.close()
-
-        results = {}
-        for name, value, exc in self.pool.map(one, sorted(calls.items())):
-            if exc is not None:
-                self.fail(name, exc)
-            results[name] = value
-        return results
-
-    def inspect(self, client, containers):
-        """Inspect host-network containers (for their pid), or all of them if asked."""
-        result = []
-        for summary in containers:
-            mode = (summary.get("HostConfig") or {}).get("NetworkMode", "")
-            if self.module.params["inspect_containers"] or (
-                    mode == "host" and summary.get("State") == "running"):
-                try:
-                    summary = client.inspect_container(summary["Id"])
-                except APIError as exc:
-                    if getattr(exc, "status_code", None) == 404:
-                        continue  # removed since it was listed
-                    self.fail("container %s" % summary["Id"][:12], exc)
-                except Exception as exc:
-                    self.fail("container %s" % summary["Id"][:12], exc)
-            result.append(summary)
-        return result
-
-    # ---------- host ----------
-    def run(self, args):
-        return Command(self.module, self.pool, args).result()
-
-    def interfaces(self, started):
-        res = started.result()
-        if res is None:
-            self.warn("interfaces: the 'ip' command (iproute2) is not installed")
-            return None
-        try:
-            if res[0]:
-                return parse_ip_addr_json(res[1])
-            addr = self.run(["ip", "-o", "addr", "show"])  # iproute2 < 4.13 has no -j
-            link = self.run(["ip", "-o", "link", "show"])
-            if addr and addr[0]:
-                return parse_ip_oneline(addr[1], link[1] if link and link[0] else None)
-            self.warn("interfaces: ip addr failed: %s" % (addr[1] if addr else res[1]))
-        except HostParseError as exc:
-            self.warn("interfaces: %s" % exc)
-        return None
-
-    def listeners(self, started):
-        res = started.result()
-        if res is not None and not res[0]:
-            res = self.run(["ss", "-ltnup"])  # iproute2 < 4.14 has no -H
-        if res is not None and res[0]:
-            try:
-                return parse_ss(res[1])
-            except HostParseError as exc:
-                self.warn("listeners: %s; reading /proc/net instead" % exc)
-        else:
-            self.warn("listeners: %s; reading /proc/net instead"
-                      % ("ss not found" if res is None else "ss failed: %s" % res[1]))
-        tables = {}
-        for proto in ("tcp", "udp"):
-            for family, suffix in (("ipv4", ""), ("ipv6", "6")):
-                path = "/proc/net/%s%s" % (proto, suffix)
-                try:
-                    with open(path) as handle:
-                        tables[(proto, family)] = handle.read()
-                except (IOError, OSError):
-                    continue
-        if os.geteuid() != 0:
-            self.warn("listeners: not root, owners of other users' sockets are unknown")
-        try:
-            return listeners_from_proc(tables, proc_root="/proc")
-        except HostParseError as exc:
-            self.warn("listeners: %s" % exc)
-            return None
-
-    def dockerd(self, server_version):
-        pid = find_dockerd()
-        args = read_cmdline(pid) if pid else None
-        if pid is None:
-            self.warn("dockerd: no dockerd process found in this pid namespace; "
-                      "iptables/ip6tables/userland-proxy are Docker's defaults (assumed)")
-        elif not args:
-            self.warn("dockerd: cannot read /proc/%d/cmdline" % pid)
-            args = None
-        path = parse_dockerd_args(args or []).get("config_file", "/etc/docker/daemon.json")
-        config = {}
-        if os.path.exists(path):
-            try:
-                with open(path) as handle:
-                    text = handle.read()
-                config = json.loads(text) if text.strip() else {}
-                if not isinstance(config, dict):
-                    raise ValueError("not a JSON object")
-            except (IOError, OSError, ValueError) as exc:
-                self.warn("dockerd: cannot read %s (%s)" % (path, exc))
-                config = None
-        firewalld = process_running("firewalld", pidfile="/var/run/firewalld.pid")
-        return dockerd_settings(server_version, args, config, firewalld)
 
 
 def main():
@@ -571,84 +371,12 @@ def main():
     )
     if not HAS_DOCKER:
         module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
-    params = module.params
-    base_url = params["docker_host"] or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
-    local = base_url.startswith(("unix://", "/")) or base_url.startswith(
-        ("tcp://127.", "tcp://localhost", "tcp://[::1]"))
-    subset = _subset(params["gather_subset"], local)
-    pool = ThreadPoolExecutor(max_workers=8)
+    base_url = module.params["docker_host"] or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
     try:
-        gather(module, params, base_url, local, subset, pool)
-    finally:
-        pool.shutdown(wait=False)
-
-
-def gather(module, params, base_url, local, subset, pool):
-    g = Gatherer(module, base_url, pool)
-    if "all" in params["gather_subset"] and not local:
-        g.warn("%s is not a local socket: interfaces, listeners and dockerd settings are "
-               "not gathered (name them in gather_subset to gather them from the managed "
-               "host anyway)" % base_url)
-
-    # host commands run while the API answers
-    ss = Command(module, pool, ["ss", "-Hltnup"]) if "listeners" in subset else None
-    ip = routes4 = routes6 = None
-    if "interfaces" in subset:
-        ip = Command(module, pool, ["ip", "-j", "addr", "show"])
-        routes4 = Command(module, pool, ["ip", "-4", "-j", "route", "show", "default"])
-        routes6 = Command(module, pool, ["ip", "-6", "-j", "route", "show", "default"])
-
-    client = g.client()
-    try:
-        calls = {"info": ("info", {}), "version": ("version", {})}
-        if "networks" in subset:
-            calls["networks"] = ("networks", {"filters": params["networks_filters"]})
-        if "containers" in subset:
-            calls["containers"] = ("containers", {"all": params["all_containers"],
-                                                  "filters": params["containers_filters"]})
-        found = g.api_calls(calls)
-        info, version = found["info"], found["version"]
-        networks, containers, services = found.get("networks"), found.get("containers"), None
-        if containers is not None:
-            containers = g.inspect(client, containers)
-        if "services" in subset and (info.get("Swarm") or {}).get("ControlAvailable"):
-            try:
-                services = client.services()
-            except Exception as exc:
-                g.fail("services", exc)
-    finally:
-        client.close()
-
-    settings = g.dockerd(info.get("ServerVersion")) if "dockerd" in subset else None
-    interfaces = routes = sysctls = None
-    if ip is not None:
-        interfaces = g.interfaces(ip)
-        sysctls = read_sysctls(interfaces)
-        routes = {}
-        for family, command in (("ipv4", routes4), ("ipv6", routes6)):
-            res = command.result()
-            if res and res[0]:
-                routes[family] = res[1]
-            else:
-                routes[family] = "[]"
-                if res is not None:
-                    g.warn("default_routes: ip %s route failed: %s" % (family, res[1]))
-    listeners = g.listeners(ss) if ss is not None else None
-    processes = None
-    if listeners:
-        processes = process_info(p["pid"] for item in listeners for p in item["processes"])
-    try:
-        model = build_model(containers=containers, networks=networks, info=info,
-                            version=version, interfaces=interfaces, listeners=listeners,
-                            services=services, settings=settings, processes=processes,
-                            warnings=g.warnings, routes=routes, sysctls=sysctls)
-    except DockerModelError as exc:
-        module.fail_json(msg="Cannot normalise what %s returned: %s" % (base_url, exc))
-    if containers is None:
-        model["containers"] = None
-    if networks is None:
-        model["networks"] = None
-    for text in g.warnings:
+        model, warnings = gather(CmdRunner(module), module.params, base_url)
+    except GatherError as exc:
+        module.fail_json(msg=str(exc))
+    for text in warnings:
         module.warn(text)
     module.exit_json(changed=False, ansible_facts={"docker_network": model})
 

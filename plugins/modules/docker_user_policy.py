@@ -158,7 +158,7 @@ def main():
                           hook=HOOK_DOCKER_USER)
     except PolicyError as exc:
         module.fail_json(msg="invalid policy, nothing changed: %s" % exc)
-    run_policy(module, policy, HOOK_DOCKER_USER, create_parent=p["create_docker_user"],
+    run_policy(module, policy, create_parent=p["create_docker_user"],
                missing_parent_v6=MISSING_V6)
 
 

@@ -134,7 +134,7 @@ def main():
                           hook=HOOK_INPUT, ssh_port=p["ssh_port"], ssh_sources=p["ssh_sources"])
     except PolicyError as exc:
         module.fail_json(msg="invalid policy, nothing changed: %s" % exc)
-    run_policy(module, policy, HOOK_INPUT, rollback_timeout=p["rollback_timeout"],
+    run_policy(module, policy, rollback_timeout=p["rollback_timeout"],
                confirm_file=p["confirm_file"])
 
 

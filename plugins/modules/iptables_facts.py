@@ -177,6 +177,7 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.dockerguard.firewall.plugins.module_utils._cmd_runner import CmdRunner
 from ansible_collections.dockerguard.firewall.plugins.module_utils._iptables_host import (
     VERSION_COMMANDS,
     docker_backend,
@@ -200,12 +201,8 @@ def main():
         supports_check_mode=True,
     )
     families = list(dict.fromkeys(module.params["families"]))
-
-    def run(argv):
-        return module.run_command(argv, environ_update={"LC_ALL": "C"})
-
-    def which(name):
-        return module.get_bin_path(name, opt_dirs=["/usr/sbin", "/sbin"])
+    runner = CmdRunner(module)
+    run, which = runner.run, runner.which
 
     facts = {"warnings": []}
     binary = which(VERSION_COMMANDS["ipv4"])

@@ -38,7 +38,7 @@ class Kernel:
             if line.startswith(":"):
                 chains[line[1:].split()[0]] = []
                 continue
-            op, chain, rest = line.split(" ", 2)
+            op, chain, rest = (line.split(" ", 2) + [""])[:3]
             if op == "-A":
                 chains[chain].append(rest)
             elif op == "-D":
@@ -66,11 +66,18 @@ def which(name):
     return "/usr/sbin/" + name
 
 
+class Runner:
+    """The CmdRunner seam: ``run`` is the stand-in kernel, ``which`` finds every tool."""
+
+    def __init__(self, kernel, which_=which):
+        self.run, self.which = kernel, which_
+
+
 def run_main(tmp_path, kernel, saved, *args):
     path = tmp_path / "policy.json"
     path.write_text(json.dumps(saved) if not isinstance(saved, str) else saved)
     out, err = io.StringIO(), io.StringIO()
-    rc = main(list(args), config=str(path), prog="t", run_=kernel, which_=which, out=out, err=err)
+    rc = main(list(args), config=str(path), prog="t", runner=Runner(kernel), out=out, err=err)
     return rc, out.getvalue(), err.getvalue()
 
 
@@ -139,6 +146,6 @@ def test_missing_iptables_is_an_error(tmp_path):
     path = tmp_path / "p.json"
     path.write_text(json.dumps(INPUT_POLICY))
     err = io.StringIO()
-    rc = main([], config=str(path), prog="t", run_=Kernel(), which_=lambda n: None,
+    rc = main([], config=str(path), prog="t", runner=Runner(Kernel(), lambda n: None),
               out=io.StringIO(), err=err)
     assert rc == EXIT_ERROR and "iptables-save / iptables-restore not found" in err.getvalue()
