@@ -173,6 +173,7 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.dockerguard.firewall.plugins.module_utils._cmd_runner import CmdRunner
 from ansible_collections.dockerguard.firewall.plugins.module_utils._nftables import (
     NftablesParseError,
     gather,
@@ -181,15 +182,9 @@ from ansible_collections.dockerguard.firewall.plugins.module_utils._nftables imp
 
 def main():
     module = AnsibleModule(argument_spec={}, supports_check_mode=True)
-
-    def run(argv):
-        return module.run_command(argv, environ_update={"LC_ALL": "C"})
-
-    def which(name):
-        return module.get_bin_path(name, opt_dirs=["/usr/sbin", "/sbin"])
-
+    runner = CmdRunner(module)
     try:
-        facts = gather(run, which)
+        facts = gather(runner.run, runner.which)
     except (RuntimeError, NftablesParseError) as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=False, ansible_facts={"nftables": facts})
