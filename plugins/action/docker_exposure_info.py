@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure_report as report
+from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure_scan as scan
 from ansible_collections.dockerguard.firewall.plugins.modules.docker_exposure_info import (
     ARGUMENT_SPEC)
 
@@ -47,17 +47,18 @@ class ActionModule(ActionBase):
         warnings = list(ipt.get("warnings") or []) + list(dock.get("warnings") or [])
 
         try:
-            targets = [t for t in report.published_ports(docker)
+            host_scan = scan.Scan(iptables, docker)
+            targets = [t for t in host_scan.targets()
                        if t["family"] in params["families"]]
             sources = params["sources"]
             if sources is not None:
                 sources = [dict((k, v) for k, v in s.items() if v is not None) for s in sources]
-            results = report.exposure(iptables, docker, sources=sources, targets=targets,
-                                      trace=params["trace"])
+            results = host_scan.exposure(sources=sources, targets=targets,
+                                         trace=params["trace"])
             summary = []
             if params["reachability"]:
-                summary = report.reachability(iptables, docker, interfaces=params["interfaces"],
-                                              targets=targets)
+                summary = host_scan.reachability(interfaces=params["interfaces"],
+                                                 targets=targets)
         except ValueError as exc:
             result.update(failed=True, msg="docker_exposure_info: %s" % exc)
             return result

@@ -12,7 +12,7 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure
-from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure_report as report
+from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure_scan as scan
 
 
 def _call(name, func, *args, **kwargs):
@@ -23,18 +23,22 @@ def _call(name, func, *args, **kwargs):
 
 
 def published_ports(docker_facts, include_stopped=False):
-    return _call("published_ports", report.published_ports, docker_facts,
+    return _call("published_ports", scan.published_ports, docker_facts,
                  include_stopped=include_stopped)
 
 
+def _scan(name, iptables_facts, docker_facts):
+    return _call(name, scan.Scan, iptables_facts, docker_facts)
+
+
 def exposure(iptables_facts, docker_facts, sources=None, trace=True):
-    return _call("exposure", report.exposure, iptables_facts, docker_facts, sources=sources,
-                 trace=trace)
+    host_scan = _scan("exposure", iptables_facts, docker_facts)
+    return _call("exposure", host_scan.exposure, sources=sources, trace=trace)
 
 
 def reachability(iptables_facts, docker_facts, interfaces=None, regions=False):
-    return _call("reachability", report.reachability, iptables_facts, docker_facts,
-                 interfaces=interfaces, regions=regions)
+    host_scan = _scan("reachability", iptables_facts, docker_facts)
+    return _call("reachability", host_scan.reachability, interfaces=interfaces, regions=regions)
 
 
 def explain(result):
@@ -46,7 +50,7 @@ def explain(result):
                                  "of them), got %r" % (result,))
     text = _call("explain", _exposure.explain, result)
     if result.get("target"):
-        text = "%s\n%s" % (report.describe_target(result["target"]), text)
+        text = "%s\n%s" % (scan.describe_target(result["target"]), text)
     return text
 
 

@@ -46,8 +46,8 @@ Input is what the Engine API (or the ``docker`` CLI) returns: ``/info``, ``/vers
      "warnings": [...]}
 
 Interfaces also carry ``route_localnet`` (the kernel's effective value, None when not
-read). ``exposure_host(model)`` turns the model into the host facts the exposure engine
-takes.
+read). ``_exposure_scan.exposure_host(model)`` turns the model into the host facts the
+exposure engine takes (the scan side, not this normaliser).
 
 ``None`` for a section means "not gathered", ``[]`` means "gathered, nothing there".
 
@@ -827,41 +827,6 @@ def build_model(containers=None, networks=None, info=None, version=None, interfa
         "local_port_range": (sysctls or {}).get("local_port_range"),
         "warnings": warnings,
     }
-
-
-def exposure_host(model):
-    """The host facts the exposure engine (``_exposure.Host``) takes, from this model.
-
-    ``interfaces`` ``{name: ["addr/plen", ...]}``, ``bridges`` ``{bridge: [subnets]}``
-    (bridge networks only), ``listeners`` (address, port, protocol, dual_stack,
-    interface), ``default_interface`` per family, ``local_port_range``, ``route_localnet`` (True when any
-    non-loopback interface accepts 127.0.0.0/8 from outside ``lo``). Parts the model
-    lacks are left out (``listeners`` not gathered stays unknown, not empty).
-    """
-    host = {}
-    if model.get("interfaces") is not None:
-        host["interfaces"] = dict(
-            (i["name"], ["%s/%s" % (a["address"], a["prefixlen"]) if a.get("prefixlen")
-                         is not None else a["address"] for a in i.get("addresses") or ()])
-            for i in model["interfaces"])
-        host["route_localnet"] = any(i.get("route_localnet") for i in model["interfaces"]
-                                     if i.get("role") != "loopback")
-    bridges = {}
-    for net in model.get("networks") or ():
-        if net.get("bridge"):
-            bridges[net["bridge"]] = [s["subnet"] for s in (net.get("ipv4") or []) +
-                                      (net.get("ipv6") or [])]
-    host["bridges"] = bridges
-    if model.get("listeners") is not None:
-        keys = ("address", "port", "protocol", "dual_stack", "interface")
-        host["listeners"] = [dict((k, x.get(k)) for k in keys) for x in model["listeners"]]
-    if model.get("local_port_range"):
-        host["local_port_range"] = list(model["local_port_range"])
-    routes = model.get("default_routes")
-    if routes:
-        host["default_interface"] = dict((fam, (r or {}).get("interface"))
-                                         for fam, r in routes.items())
-    return host
 
 
 def connection_error_message(base_url, error):

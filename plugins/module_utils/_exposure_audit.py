@@ -32,9 +32,9 @@ import ipaddress
 import re
 
 from ansible_collections.dockerguard.firewall.plugins.module_utils import _netfilter_addr as addr
-from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure_report as report
+from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure_scan as scan
 from ansible_collections.dockerguard.firewall.plugins.module_utils._exposure import (
-    Engine, packet_of, stopped_packet)
+    packet_of, stopped_packet)
 from ansible_collections.dockerguard.firewall.plugins.module_utils._iptables import parse_spec
 
 FAMILIES = ("ipv4", "ipv6")
@@ -146,52 +146,12 @@ def expected_for(policy, target):
     return addr.normalize(allowed), names
 
 
-# --- sources --------------------------------------------------------------------------
-
-def source_interface(address, docker_facts):
-    """The interface a packet from ``address`` arrives on: the external interface whose
-    connected network holds it, else the default route's, else the first external one."""
-    fam = addr.family_of(address)
-    value = addr.parse_address(address, fam)
-    ifaces = docker_facts.get("interfaces") or []
-    external = [i for i in ifaces if i.get("role") == "external"]
-    for iface in external:
-        for a in iface.get("addresses") or ():
-            if a.get("family") != fam or a.get("prefixlen") is None or a.get("scope") == "link":
-                continue
-            lo, hi = addr.parse_cidr("%s/%s" % (a["address"], a["prefixlen"]), fam)
-            if lo <= value <= hi:
-                return iface["name"]
-    route = ((docker_facts.get("default_routes") or {}).get(fam) or {})
-    if route.get("interface"):
-        return route["interface"]
-    if external:
-        return external[0]["name"]
-    raise ValueError("cannot tell which interface %s arrives on: the host has no external "
-                     "interface; give the source's interface" % address)
-
-
-def normalize_sources(sources, docker_facts):
-    """Named sources ``[{name, address, interface}]``; the interface may be left out."""
-    out = []
-    for k, s in enumerate(sources or (), 1):
-        if isinstance(s, str):
-            s = {"address": s}
-        if not isinstance(s, dict) or not s.get("address"):
-            raise ValueError("sources[%d]: %r needs an address" % (k, s))
-        item = {"name": s.get("name") or str(s["address"]), "address": str(s["address"])}
-        addr.parse_address(item["address"])
-        item["interface"] = s.get("interface") or source_interface(item["address"], docker_facts)
-        out.append(item)
-    return out
-
-
 def _pick(ivs, fam):
     """A representative address of a set: the documentation 'internet' address when the
     set holds it, else the first address that is not a network's zero address."""
-    public = addr.parse_address(report.PUBLIC[fam], fam)
+    public = addr.parse_address(scan.PUBLIC[fam], fam)
     if addr.contains(ivs, public):
-        return report.PUBLIC[fam]
+        return scan.PUBLIC[fam]
     lo, hi = ivs[0]
     return addr.to_text(lo + 1 if lo < hi and lo % 256 == 0 else lo, fam)
 
@@ -243,11 +203,9 @@ def path_text(result):
 
 # --- the audit of one host --------------------------------------------------------------
 
-def _probe(engine, target, iface, dst, source, role, allowed):
+def _probe(host_scan, target, iface, dst, source, role, allowed):
     fam = target["family"]
-    r = engine.evaluate(family=fam, source=source["address"], in_interface=iface,
-                        protocol=target["protocol"], destination=dst, dport=target["host_port"],
-                        name=source["name"], trace=True)
+    r = host_scan.probe(target, iface, dst, source)
     inside = addr.contains(allowed, addr.parse_address(source["address"], fam))
     verdict = r["verdict"]
     if verdict == "exposed":
@@ -266,16 +224,10 @@ def _probe(engine, target, iface, dst, source, role, allowed):
     return out
 
 
-def _reach(engine, target, iface, dst, sources=None):
-    return engine.reachability(family=target["family"], in_interface=iface,
-                               protocol=target["protocol"], destination=dst,
-                               dport=target["host_port"], sources=sources, regions=False)
-
-
-def _row(engine, target, iface, dst, policy, named):
+def _row(host_scan, target, iface, dst, policy, named):
     fam = target["family"]
     allowed, names = expected_for(policy, target)
-    whole = _reach(engine, target, iface, dst)
+    whole = host_scan.reach(target, iface, dst)
     exposed = _set_from_cidrs(whole["exposed_cidrs"], fam)
     outside = addr.complement(allowed, fam)
     if not outside:
@@ -283,7 +235,7 @@ def _row(engine, target, iface, dst, policy, named):
     elif not allowed:
         unexpected, unknown_out = exposed, whole["unknown"]
     else:
-        out_reach = _reach(engine, target, iface, dst, addr.to_cidrs(outside, fam))
+        out_reach = host_scan.reach(target, iface, dst, sources=addr.to_cidrs(outside, fam))
         unexpected = _set_from_cidrs(out_reach["exposed_cidrs"], fam)
         unknown_out = out_reach["unknown"]
     if unexpected:
@@ -295,7 +247,7 @@ def _row(engine, target, iface, dst, policy, named):
     else:
         verdict = "filtered"
     row = {
-        "id": "%s on %s" % (report.describe_target(target), iface),
+        "id": "%s on %s" % (scan.describe_target(target), iface),
         "target": target, "container": target.get("name"), "kind": target["kind"],
         "port": "%s/%s" % (target["host_port"], target["protocol"]),
         "family": fam, "interface": iface, "destination": dst,
@@ -308,7 +260,7 @@ def _row(engine, target, iface, dst, policy, named):
                          if allowed and addr.subtract(allowed, exposed, fam) else "nothing"),
         "verdict": verdict,
     }
-    probes = [_probe(engine, target, iface, dst, s, "named", allowed)
+    probes = [_probe(host_scan, target, iface, dst, s, "named", allowed)
               for s in named if s["interface"] == iface
               and addr.family_of(s["address"]) == fam]
     # A representative: someone who should not get in (and does, when anyone does), or,
@@ -325,7 +277,7 @@ def _row(engine, target, iface, dst, policy, named):
     if pick is not None:
         role, address = pick
         name = {"outsider": "not expected", "allowed": "expected"}[role]
-        probes.append(_probe(engine, target, iface, dst,
+        probes.append(_probe(host_scan, target, iface, dst,
                              {"name": "%s (%s)" % (address, name), "address": address},
                              role, allowed))
     row["probes"] = probes
@@ -357,27 +309,14 @@ def audit_host(iptables_facts, docker_facts, expected=None, sources=None, interf
     """The host's report: rows (one per published port and interface), findings and a
     summary whose ``status`` is ``fail`` (an unexpected exposure, or an unknown one
     with ``fail_on_unknown``), ``warn`` (unknown) or ``pass``."""
-    if not isinstance(docker_facts, dict) or "containers" not in docker_facts:
-        raise ValueError("docker facts must be the docker_network_facts model "
-                         "(ansible_facts.docker_network), got %s" % type(docker_facts).__name__)
-    model = docker_facts
+    host_scan = scan.Scan(iptables_facts, docker_facts)
+    model = host_scan.docker
     policy = normalize_expected(expected)
-    named = normalize_sources(sources, model)
-    if interfaces is None:
-        interfaces = report.external_interfaces(model)
-    elif isinstance(interfaces, str):
-        interfaces = [interfaces]
-    engine = Engine(iptables_facts, report.host_facts(model))
-    ifaces = dict((i["name"], i) for i in model.get("interfaces") or ())
-    rows = []
-    for target in report.published_ports(model):
-        if not include_loopback and target["host_ip"] in ("127.0.0.1", "::1"):
-            continue
-        for iface in interfaces:
-            dst = report.destination(target, target["family"], iface, ifaces)
-            if dst is None:
-                continue
-            rows.append(_row(engine, target, iface, dst, policy, named))
+    named = scan.normalize_sources(sources, model)
+    interfaces = host_scan.interfaces(interfaces)
+    rows = [_row(host_scan, target, iface, dst, policy, named)
+            for target, iface, dst in host_scan.points(interfaces,
+                                                       include_loopback=include_loopback)]
     findings = [_finding(host, r) for r in rows if r["verdict"] in ("unexpected", "unknown")]
     counts = dict((v, sum(1 for r in rows if r["verdict"] == v)) for v in ROW_VERDICTS)
     if counts["unexpected"] or (fail_on_unknown and counts["unknown"]):

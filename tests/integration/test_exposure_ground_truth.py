@@ -46,7 +46,7 @@ import pytest
 import docker_lab
 
 from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure
-from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure_report as report
+from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure_scan as scan
 from ansible_collections.dockerguard.firewall.plugins.module_utils._docker import (
     build_model, dockerd_settings)
 from ansible_collections.dockerguard.firewall.plugins.module_utils._iptables import parse_save
@@ -249,12 +249,12 @@ def test_engine_verdict_equals_real_packets(lab, label):
     assert model["daemon"]["version"][0] == int(label.split("-")[1].split(".")[0])
 
     # the facts name every situation's port
-    ports = report.published_ports(model)
+    ports = scan.published_ports(model)
     assert set(SITUATIONS) <= set(p["host_port"] for p in ports), ports
     iface = [i["name"] for i in model["interfaces"]
              if any(a["address"] == node_ip for a in i["addresses"])][0]
 
-    engine = _exposure.Engine(iptables, report.host_facts(model))
+    engine = scan.Scan(iptables, model).engine
     cases = [(port, source) for port in sorted(SITUATIONS) for source in sorted(PROBES)]
     verdicts = {}
     for port, source in cases:
@@ -290,7 +290,7 @@ def test_engine_verdict_equals_real_packets(lab, label):
     assert verdicts[8085, "denied"]["action"] == "closed"
     assert verdicts[8089, "allowed"]["direction"] == "reply"
     summary = dict((e["target"]["host_port"], e) for e in
-                   report.reachability(iptables, model, interfaces=[iface]))
+                   scan.Scan(iptables, model).reachability(interfaces=[iface]))
     assert summary[8080]["exposed"] == "0.0.0.0/0"
     assert summary[8081]["exposed"] == "10.250.44.10/32"
     assert summary[8088]["exposed"] == "%s, %s" % (CIDR_A, CIDR_B)

@@ -649,32 +649,3 @@ def test_routes_and_forwarding_in_the_model():
     assert build_model()["default_routes"] is None and build_model()["forwarding"] is None
     with pytest.raises(DockerModelError):
         build_model(routes={"ipv4": "{bad"})
-
-
-def test_exposure_host_feeds_the_engine():
-    """exposure_host(model) is what _exposure.Host takes (real 28.5 capture)."""
-    from ansible_collections.dockerguard.firewall.plugins.module_utils._docker import (
-        exposure_host,
-    )
-    m = capture_model("docker-28.5")
-    m["default_routes"] = {"ipv4": {"interface": "eth0", "gateway": "172.17.0.1",
-                                    "metric": 0}, "ipv6": None}
-    host = exposure_host(m)
-    assert host["interfaces"]["dg-br-cap"][:2] == ["10.250.10.1/24", "fd00:250:10::1/64"]
-    assert host["bridges"] == {"docker0": ["172.18.0.0/16"],
-                               "dg-br-cap": ["10.250.10.0/24", "fd00:250:10::/64"]}
-    assert {"address": "127.0.0.1", "port": 8082, "protocol": "tcp", "dual_stack": False,
-            "interface": None} in host["listeners"]
-    assert host["default_interface"] == {"ipv4": "eth0", "ipv6": None}
-    assert host["route_localnet"] is False
-    bare = exposure_host(build_model())
-    assert bare == {"bridges": {}}   # listeners not gathered: unknown, not "none"
-    try:
-        from ansible_collections.dockerguard.firewall.plugins.module_utils._exposure import (
-            Host,
-        )
-    except ImportError:  # the engine is another module's business; the shape is tested
-        return
-    fam = Host(host).families["ipv4"]
-    assert [b[2] for b in fam["bridges"]] == ["dg-br-cap", "docker0"]
-    assert fam["default"] == "eth0" and (None, 9090, "tcp") in fam["listeners"]

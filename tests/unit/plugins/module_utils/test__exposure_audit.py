@@ -81,30 +81,6 @@ def test_expected_for_matches_port_protocol_container():
     assert len(allowed) == 2
 
 
-# --- sources ----------------------------------------------------------------------------
-
-def test_source_interface():
-    model = lab.docker()
-    assert audit.source_interface("10.250.9.20", model) == "eth0"  # connected network
-    assert audit.source_interface("198.51.100.1", model) == "eth0"  # default route
-    model["default_routes"] = None
-    assert audit.source_interface("198.51.100.1", model) == "eth0"  # first external
-    model["interfaces"] = [i for i in model["interfaces"] if i["role"] != "external"]
-    with pytest.raises(ValueError, match="give the source's interface"):
-        audit.source_interface("198.51.100.1", model)
-
-
-def test_normalize_sources():
-    got = audit.normalize_sources(["10.1.2.3", {"name": "x", "address": "10.250.9.5",
-                                                "interface": "eth9"}], lab.docker())
-    assert got == [{"name": "10.1.2.3", "address": "10.1.2.3", "interface": "eth0"},
-                   {"name": "x", "address": "10.250.9.5", "interface": "eth9"}]
-    with pytest.raises(ValueError, match="needs an address"):
-        audit.normalize_sources([{"name": "x"}], lab.docker())
-    with pytest.raises(ValueError):
-        audit.normalize_sources(["not-an-address"], lab.docker())
-
-
 # --- the audit of a host --------------------------------------------------------------------
 
 def test_unrestricted_publish_is_unexpected_with_the_path():
