@@ -28,9 +28,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
-import ipaddress
 import re
 
+from ansible_collections.dockerguard.firewall.plugins.module_utils import _allowlist as check
 from ansible_collections.dockerguard.firewall.plugins.module_utils import _netfilter_addr as addr
 from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure_scan as scan
 from ansible_collections.dockerguard.firewall.plugins.module_utils._exposure import (
@@ -41,31 +41,10 @@ FAMILIES = ("ipv4", "ipv6")
 ROW_VERDICTS = ("unexpected", "unknown", "expected", "filtered")
 ANYWHERE = ("0.0.0.0/0", "::/0")
 REPORT_VERSION = 1
-_PORT = re.compile(r"^(\d{1,5})(?:[-:](\d{1,5}))?$")
 _EXPECTED_KEYS = ("name", "ports", "protocol", "from", "container")
 
 
 # --- the expected-exposure policy ---------------------------------------------------
-
-def _ports(value, where):
-    items = value if isinstance(value, (list, tuple)) else [value]
-    if not items:
-        raise ValueError("%s.ports: at least one port is required" % where)
-    out = []
-    for item in items:
-        if isinstance(item, bool) or not isinstance(item, (int, str)):
-            raise ValueError("%s.ports: %r is not a port or range" % (where, item))
-        m = _PORT.match(str(item).strip())
-        if not m:
-            raise ValueError("%s.ports: %r is not a port (1-65535) or range like 8000-8100"
-                             % (where, item))
-        low = int(m.group(1))
-        high = int(m.group(2)) if m.group(2) else low
-        if not (1 <= low <= high <= 65535):
-            raise ValueError("%s.ports: %r is outside 1-65535 or runs backwards" % (where, item))
-        out.append((low, high))
-    return out
-
 
 def _sources(value, where):
     if value in ("anywhere", "any", "all"):
@@ -85,10 +64,7 @@ def _sources(value, where):
                 sets[addr.family_of(cidr)] = addr.universe(addr.family_of(cidr))
             texts.extend(ANYWHERE)
             continue
-        try:
-            net = ipaddress.ip_network(str(item).strip(), strict=True)
-        except ValueError as exc:
-            raise ValueError("%s.from: %r is not an address or CIDR: %s" % (where, item, exc))
+        net = check.network(item, where + ".from")
         fam = "ipv4" if net.version == 4 else "ipv6"
         lo, hi = int(net.network_address), int(net.broadcast_address)
         sets[fam] = addr.normalize(tuple(sets[fam]) + ((lo, hi),))
@@ -116,15 +92,14 @@ def normalize_expected(expected):
                              % (where, ", ".join(extra), ", ".join(_EXPECTED_KEYS)))
         if "ports" not in raw:
             raise ValueError("%s: ports is required" % where)
-        protocol = raw.get("protocol") or "tcp"
-        if protocol not in ("tcp", "udp", "all"):
-            raise ValueError("%s.protocol: %r is not one of tcp, udp, all" % (where, protocol))
+        protocol = check.choice(raw.get("protocol") or "tcp", ("tcp", "udp", "all"),
+                                where + ".protocol")
         sets, texts = _sources(raw.get("from", "anywhere"), where)
         container = raw.get("container")
         if container is not None and not isinstance(container, str):
             raise ValueError("%s.container: %r is not a container name" % (where, container))
         out.append({"name": str(raw.get("name") or "expected%d" % k),
-                    "ports": _ports(raw["ports"], where), "protocol": protocol,
+                    "ports": check.port_ranges(raw["ports"], where + ".ports"), "protocol": protocol,
                     "from": sets, "from_text": texts or ["nobody"], "container": container})
     return out
 

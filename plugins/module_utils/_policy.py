@@ -4,7 +4,8 @@
 """An allow-list policy for published ports: validation and rendering to iptables rules.
 
 Pure logic. ``validate(...)`` turns user input into a normalised policy or raises
-``PolicyError`` naming the offending value; ``chain_rules(policy, family)`` gives the
+``PolicyError`` naming the offending value (each value is checked by the one validator,
+``_allowlist``); ``chain_rules(policy, family)`` gives the
 rules of our chain exactly as ``iptables-save`` prints them (so comparing with the
 kernel's state is a plain list comparison).
 
@@ -20,9 +21,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import ipaddress
-import re
-
+from ansible_collections.dockerguard.firewall.plugins.module_utils import _allowlist as check
+from ansible_collections.dockerguard.firewall.plugins.module_utils._allowlist import PolicyError
 from ansible_collections.dockerguard.firewall.plugins.module_utils._iptables import quote
 
 FAMILIES = ("ipv4", "ipv6")
@@ -35,95 +35,9 @@ COMMENT_PREFIX = "dockerguard"
 HOOK_DOCKER_USER, HOOK_INPUT = "DOCKER-USER", "INPUT"
 HOOKS = (HOOK_DOCKER_USER, HOOK_INPUT)
 
-_CHAIN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,27}$")
-# Linux: at most 15 bytes, no '/', no whitespace; iptables adds a trailing '+' wildcard,
-# and refuses a name of 16 characters or more counting the '+' ("eth+" fits, a full
-# 15-character name followed by '+' does not).
-_IFACE = re.compile(r"^(?=.{1,15}$)[A-Za-z0-9_.:@-]+\+?$|^\+$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.:/,+=@-]{0,63}$")
-_PORT = re.compile(r"^(\d{1,5})(?:[-:](\d{1,5}))?$")
-
-
-class PolicyError(ValueError):
-    """Input that cannot become a policy; the message names the value."""
-
-
-def _port(value, where):
-    if isinstance(value, bool):
-        raise PolicyError("%s: %r is not a port" % (where, value))
-    if isinstance(value, int):
-        text = str(value)
-    elif isinstance(value, str):
-        text = value.strip()
-    else:
-        raise PolicyError("%s: %r is not a port or range" % (where, value))
-    m = _PORT.match(text)
-    if not m:
-        raise PolicyError("%s: %r is not a port (1-65535) or range like 8000-8100" % (where, value))
-    low = int(m.group(1))
-    high = int(m.group(2)) if m.group(2) else low
-    for p in (low, high):
-        if not 1 <= p <= 65535:
-            raise PolicyError("%s: port %d in %r is outside 1-65535" % (where, p, value))
-    if low > high:
-        raise PolicyError("%s: range %r runs backwards" % (where, value))
-    return (low, high)
-
-
-def _cidr(value, where):
-    if not isinstance(value, str):
-        raise PolicyError("%s: %r is not an address or CIDR" % (where, value))
-    text = value.strip()
-    try:
-        net = ipaddress.ip_network(text, strict=True)
-    except ValueError as exc:
-        hint = ""
-        try:
-            loose = ipaddress.ip_network(text, strict=False)
-            hint = " (host bits set: did you mean %s?)" % loose
-        except ValueError:
-            pass
-        raise PolicyError("%s: %r is not a valid address or CIDR: %s%s" % (where, value, exc, hint))
-    return net
-
-
-def _iface(value, where):
-    if not isinstance(value, str) or not _IFACE.match(value):
-        raise PolicyError("%s: %r is not an interface name (at most 15 characters, a "
-                          "trailing '+' wildcard included, of letters, digits, '_.:@-')"
-                          % (where, value))
-    return value
-
-
-def _choice(value, choices, where):
-    if value not in choices:
-        raise PolicyError("%s: %r is not one of %s" % (where, value, ", ".join(choices)))
-    return value
-
-
-def _name(value, where):
-    if not isinstance(value, str) or not _NAME.match(value):
-        raise PolicyError("%s: %r is not a usable name (1-64 characters: letters, digits, "
-                          "space and '_.:/,+=@-'; no quotes or shell characters)" % (where, value))
-    return value
-
-
-def _list(value, where):
-    if isinstance(value, (str, int)):
-        return [value]
-    if not isinstance(value, (list, tuple)):
-        raise PolicyError("%s: %r should be a list" % (where, value))
-    return list(value)
-
 
 def validate_chain(chain):
-    if not isinstance(chain, str) or not _CHAIN.match(chain):
-        raise PolicyError("chain: %r is not a valid chain name (1-28 characters: letters, "
-                          "digits, '_.-')" % (chain,))
-    if chain.upper().startswith("DOCKER") and not chain.upper().startswith("DOCKERGUARD"):
-        raise PolicyError("chain: %r looks like one of Docker's own chains; pick another name"
-                          % (chain,))
-    return chain
+    return check.chain(chain)
 
 
 def validate(entries, default="allow", action="drop", chain="DOCKERGUARD",
@@ -134,49 +48,49 @@ def validate(entries, default="allow", action="drop", chain="DOCKERGUARD",
     on the original destination) or INPUT (host-network services, where loopback and
     the controller's SSH from ``ssh_sources`` always stay allowed).
     """
-    _choice(hook, HOOKS, "hook")
+    check.choice(hook, HOOKS, "hook")
     policy = {
         "hook": hook,
         "chain": validate_chain(chain),
-        "default": _choice(default, DEFAULTS, "default"),
-        "bridges": [_iface(b, "bridges") for b in _list(bridges or [], "bridges")],
+        "default": check.choice(default, DEFAULTS, "default"),
+        "bridges": [check.interface(b, "bridges")
+                    for b in check.as_list(bridges or [], "bridges")],
         "entries": [],
     }
     if hook == HOOK_INPUT:
         if policy["default"] != "allow":
             raise PolicyError("default: 'deny' is offered for DOCKER-USER only; in INPUT it "
                               "would cut every other service of the host")
-        policy["ssh_port"] = _port(ssh_port, "ssh_port")[0]
-        policy["ssh_sources"] = [_cidr(c, "ssh_sources")
-                                 for c in _list(ssh_sources or [], "ssh_sources")]
-    _choice(action, ACTIONS, "action")
+        policy["ssh_port"] = check.port_range(ssh_port, "ssh_port")[0]
+        policy["ssh_sources"] = [check.network(c, "ssh_sources")
+                                 for c in check.as_list(ssh_sources or [], "ssh_sources")]
+    check.choice(action, ACTIONS, "action")
     seen = set()
-    for k, raw in enumerate(_list(entries or [], "entries"), 1):
+    for k, raw in enumerate(check.as_list(entries or [], "entries"), 1):
         where = "entries[%d]" % k
         if not isinstance(raw, dict):
             raise PolicyError("%s: %r should be a mapping with ports and allow" % (where, raw))
         extra = set(raw) - {"name", "ports", "protocol", "allow", "interfaces", "action"}
         if extra:
             raise PolicyError("%s: unknown key(s) %s" % (where, ", ".join(sorted(extra))))
-        name = _name(raw.get("name") or "entry%d" % k, where + ".name")
+        name = check.name(raw.get("name") or "entry%d" % k, where + ".name")
         if name in seen:
             raise PolicyError("%s.name: %r is used twice" % (where, name))
         seen.add(name)
-        ports = [_port(p, where + ".ports") for p in _list(raw.get("ports"), where + ".ports")]
-        if not ports:
-            raise PolicyError("%s.ports: at least one port is required" % where)
-        allow = [_cidr(c, where + ".allow") for c in _list(raw.get("allow") or [], where + ".allow")]
+        ports = check.port_ranges(raw.get("ports"), where + ".ports")
+        allow = [check.network(c, where + ".allow")
+                 for c in check.as_list(raw.get("allow") or [], where + ".allow")]
         if not allow:
             raise PolicyError("%s.allow: an empty allow list; name at least one address or "
                               "CIDR (use 0.0.0.0/0 and ::/0 to allow everyone)" % where)
         policy["entries"].append({
             "name": name,
             "ports": ports,
-            "protocol": _choice(raw.get("protocol") or "tcp", PROTOCOLS, where + ".protocol"),
+            "protocol": check.choice(raw.get("protocol") or "tcp", PROTOCOLS, where + ".protocol"),
             "allow": allow,
-            "interfaces": [_iface(i, where + ".interfaces")
-                           for i in _list(raw.get("interfaces") or [], where + ".interfaces")],
-            "action": _choice(raw.get("action") or action, ACTIONS, where + ".action"),
+            "interfaces": [check.interface(i, where + ".interfaces")
+                           for i in check.as_list(raw.get("interfaces") or [], where + ".interfaces")],
+            "action": check.choice(raw.get("action") or action, ACTIONS, where + ".action"),
         })
     return policy
 

@@ -261,7 +261,7 @@ def test_case6_bad_rule_in_the_middle_leaves_both_families_unchanged(node):
     lib = "/tmp/dg-rel-module-utils"
     target = lib + "/ansible_collections/dockerguard/firewall/plugins/module_utils"
     node.sh("mkdir -p %s" % target)
-    for name in ("_iptables.py", "_policy.py", "_chain_apply.py"):
+    for name in ("_iptables.py", "_allowlist.py", "_policy.py", "_chain_apply.py"):
         rl.lab.docker("cp", os.path.join(rl.ROOT, "plugins", "module_utils", name),
                       "%s:%s/%s" % (node.node, target, name))
     changed = policy(node, entries=policy(node)["entries"][::-1])   # same rules, reordered

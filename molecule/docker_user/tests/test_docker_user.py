@@ -166,7 +166,7 @@ def test_persistence_installed(host, nodevars):
     v = nodevars(host)
     program = host.file(PROGRAM)
     assert program.is_file and program.mode == 0o755 and program.user == "root"
-    for name in ("_iptables.py", "_policy.py", "_chain_apply.py"):
+    for name in ("_iptables.py", "_allowlist.py", "_policy.py", "_chain_apply.py"):
         assert host.file("%s/%s" % (LIB, name)).is_file
     saved = json.loads(host.file(CONFIG).content_string)
     assert saved["chain"] == CHAIN and saved["default"] == v["docker_user_default"]
