@@ -129,4 +129,3 @@ def test_nftables_is_kept_but_not_evaluated_yet():
     with_nft = Scan(lab.ruleset(), lab.docker(), nftables=nft)
     assert with_nft.nftables is nft
     assert with_nft.exposure(lab.SOURCES) == plain.exposure(lab.SOURCES)
-
