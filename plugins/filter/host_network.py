@@ -1,0 +1,31 @@
+# -*- coding: utf-8 -*-
+# Copyright: dockerguard developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filter of the host_network role: host_network_plan.
+
+Documentation: host_network_plan.yml beside this file. The logic is in
+module_utils/_host_network.py.
+"""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.dockerguard.firewall.plugins.module_utils import _host_network
+
+
+def host_network_plan(docker_facts, name, ports, registry=None, allow=None, entries=None,
+                      state="present", firewall=True, ssh_sources=None, ssh_port=None,
+                      env=None, registry_path=""):
+    try:
+        return _host_network.plan(docker_facts, name, ports, registry=registry, allow=allow,
+                                  entries=entries, state=state, firewall=firewall,
+                                  ssh_sources=ssh_sources, ssh_port=ssh_port, env=env,
+                                  registry_path=registry_path)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise AnsibleFilterError("host_network_plan: %s" % exc) from exc
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"host_network_plan": host_network_plan}
