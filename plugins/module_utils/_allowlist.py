@@ -68,7 +68,8 @@ def port_range(value, where):
     high = int(m.group(2)) if m.group(2) else low
     for p in (low, high):
         if not 1 <= p <= 65535:
-            raise PolicyError("%s: %r is outside 1-65535 (port %d)" % (where, value, p))
+            raise PolicyError("%s: %r is outside 1-65535 (port %d is out of range)"
+                              % (where, value, p))
     if low > high:
         raise PolicyError("%s: range %r runs backwards" % (where, value))
     return (low, high)

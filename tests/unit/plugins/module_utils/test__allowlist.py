@@ -26,8 +26,8 @@ def test_port_range(value, want):
 
 
 @pytest.mark.parametrize("value,message", [
-    (0, "p: 0 is outside 1-65535 \\(port 0\\)"),
-    (70000, "p: 70000 is outside 1-65535 \\(port 70000\\)"),
+    (0, "p: 0 is outside 1-65535 \\(port 0 is out of range\\)"),
+    (70000, "p: 70000 is outside 1-65535 \\(port 70000 is out of range\\)"),
     ("100-70000", "port 70000"),
     ("9000-8000", "p: range '9000-8000' runs backwards"),
     (True, "p: True is not a port"),
