@@ -16,7 +16,7 @@ and the time of the task itself (from the ansible.posix.json callback). Targets
 (issue 5): first <= 2 s wall, rerun <= 1.5 s wall, loop / first >= 25x.
 
 Run as root with the lab images built (scripts/lab/images.sh):
-    python bench/bench_docker_user.py [--cidrs 100] [--image node-forky:local] [--keep]
+    python -m bench.bench_docker_user [--cidrs 100] [--image node-forky:local] [--keep]
 Exit status 1 when a target is missed.
 """
 import argparse
@@ -27,17 +27,14 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+# Run from the repository root with ``python -m``: the root is then on sys.path.
 # conftest.py creates the .tmp/collections link tree ansible-playbook is pointed at.
-import conftest  # noqa: E402,F401  pylint: disable=unused-import,wrong-import-position
+import conftest  # noqa: F401  pylint: disable=unused-import
+from tests.lab import node as lab_node
+from tests.lab.engine import LabError, wait_for
+from tests.lab.playbook import COLLECTIONS
 
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-import docker_lab  # noqa: E402  pylint: disable=wrong-import-position
-
-COLLECTIONS = os.path.join(ROOT, ".tmp", "collections")
 BIN = os.path.dirname(os.path.abspath(sys.executable))
-NODE_FLAGS = docker_lab.NODE_FLAGS
 PORT = 8080
 TARGETS = {"first": 2.0, "rerun": 1.5, "ratio": 25.0}
 
@@ -91,19 +88,14 @@ def sh(argv, check=True, **kwargs):
 
 
 def start_node(name, image):
-    sh(["docker", "rm", "-f", name], check=False)
-    sh(["docker", "run", "-d", "--name", name, "--hostname", name] + NODE_FLAGS
-       + [image, "sh", "-c", "dockerd >/var/log/dockerd.log 2>&1 & exec sleep infinity"])
-    deadline = time.time() + 90
-    while sh(["docker", "exec", name, "docker", "info"], check=False).returncode != 0:
-        if time.time() > deadline:
-            raise SystemExit("dockerd did not come up in %s" % name)
-        time.sleep(0.3)
-    # Docker creates DOCKER-USER at start; wait until it is there for ipv4.
-    while sh(["docker", "exec", name, "iptables", "-S", "DOCKER-USER"], check=False).returncode:
-        if time.time() > deadline:
-            raise SystemExit("no DOCKER-USER in %s" % name)
-        time.sleep(0.3)
+    """A lab node (tests.lab.node) whose Docker has created DOCKER-USER (IPv4)."""
+    try:
+        lab_node.start_node(name, image)
+        wait_for(lambda: lab_node.node_exec(name, "iptables", "-S", "DOCKER-USER",
+                                            check=False).returncode == 0,
+                 timeout=90, what="DOCKER-USER in %s" % name)
+    except LabError as exc:
+        raise SystemExit(str(exc))
 
 
 def playbook(tmp, name, tasks, node, pipelining):

@@ -100,7 +100,7 @@ cleanup() {
 trap cleanup EXIT
 
 probe() {  # real requests from both clients to the node's 8080
-  python molecule/shared/lab.py probe "$ADDRESS" 8080 "$ALLOWED,$DENIED" | python -c '
+  python -m tests.lab probe "$ADDRESS" 8080 "$ALLOWED,$DENIED" | python -c '
 import json, sys
 names = dict(zip(sys.argv[1:3], ("allowed", "denied")))
 for r in json.load(sys.stdin):
@@ -119,14 +119,13 @@ ansible-playbook -i "$INV" molecule/shared/create.yml >"$DEMO/create.log" 2>&1 |
 note "node $NODE at $ADDRESS; clients allowed $ALLOWED_IP, denied $DENIED_IP (log: .tmp/demo/create.log)"
 if ! docker exec "$NODE" python3 -c 'import docker, requests' 2>/dev/null; then
   note "copying the Docker SDK for Python into the node (its image predates python3-docker)"
-  python -c 'import sys; sys.path.insert(0, "tests/integration"); import docker_lab
-docker_lab.install_sdk(sys.argv[1])' "$NODE" >/dev/null
+  python -m tests.lab install-sdk "$NODE" >/dev/null
 fi
 
 step "On the node: docker run -d --name web -p 8080:80 svc:local httpd   (published, nothing restricts it)"
 docker exec "$NODE" docker run -d --name web -p 8080:80 svc:local httpd -f -p 80 -h / >/dev/null
 for _ in $(seq 1 20); do
-  python molecule/shared/lab.py probe "$ADDRESS" 8080 "$ALLOWED" | grep -q '"reached": true' && break
+  python -m tests.lab probe "$ADDRESS" 8080 "$ALLOWED" | grep -q '"reached": true' && break
   sleep 0.5
 done
 

@@ -2,106 +2,26 @@
 # -*- coding: utf-8 -*-
 # Copyright: dockerguard developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The Molecule lab fleet, defined once for every scenario (an Ansible inventory script).
+"""The Molecule lab fleet as an Ansible inventory script: tests/lab/fleet.py says what.
 
 Each scenario links to this file from its inventory directory
-(``molecule/<scenario>/inventory/hosts.py -> ../../shared/inventory.py``) and adds its
-own ``group_vars/`` and ``host_vars/`` there. ``create.yml`` / ``destroy.yml`` start and
-remove what it describes; the testinfra verifier reads it with ``ansible-inventory``.
-
-Nodes are Docker-in-Docker containers on the host's docker engine (shared/LAB.md section
-3) reached with the community.docker.docker connection; probe clients are busybox
-containers with fixed addresses on the same lab network (section 4).
-
-Several checkouts may run their scenarios on one docker engine at the same time, so
-every container, the network and the subnet carry a lab id: ``DG_MOL_LAB_ID`` when set
-(1-8 of ``a-z0-9``), else a short hash of the path of this checkout. Names are
-``dg-mol-<id>-<node>``, the network ``dg-mol-<id>`` with a /24 in 10.250.64.0/18 (never
-the machine's uplink or the registries' ranges, see LAB.md); create.yml refuses a
-subnet that is already routed.
+(``molecule/<scenario>/inventory/hosts.py -> ../../shared/inventory.py``).
 
     inventory.py --list | --host NAME
 """
 
 from __future__ import absolute_import, division, print_function
 
-import hashlib
-import json
 import os
-import re
 import sys
 
-# Inventory name -> image and host number in the lab subnet.
-NODES = {
-    "bookworm": {"lab_image": "node-bookworm:local", "host": 11},  # Docker 20.10, iptables 1.8.9
-    "forky": {"lab_image": "node-forky:local", "host": 12},        # Docker 28.5, iptables 1.8.11+
-}
-# Probe clients: role -> host number.
-CLIENTS = {"allowed": 10, "denied": 20}
+# Ansible starts this file as a program of its own, from any directory, so nothing has
+# put the repository root on sys.path: this is the one place outside pytest and
+# ``python -m`` that does (the link is resolved: this file's real place is
+# <root>/molecule/shared/).
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__)))))
 
-
-def lab_id():
-    wanted = os.environ.get("DG_MOL_LAB_ID", "")
-    if wanted:
-        if not re.match(r"^[a-z0-9]{1,8}$", wanted):
-            sys.exit("DG_MOL_LAB_ID=%r: use 1-8 characters a-z0-9" % wanted)
-        return wanted
-    here = os.path.dirname(os.path.realpath(__file__))
-    return hashlib.sha1(here.encode("utf-8")).hexdigest()[:6]
-
-
-def inventory():
-    ident = lab_id()
-    octet = 64 + int(hashlib.sha1(ident.encode("utf-8")).hexdigest()[:4], 16) % 64
-    net = "10.250.%d" % octet
-    prefix = "dg-mol-%s" % ident
-    hostvars = {}
-    for name, node in NODES.items():
-        hostvars[name] = {
-            "ansible_host": "%s-%s" % (prefix, name),
-            "lab_image": node["lab_image"],
-            "lab_address": "%s.%d" % (net, node["host"]),
-        }
-    return {
-        "_meta": {"hostvars": hostvars},
-        "all": {
-            "children": ["lab_nodes"],
-            "vars": {
-                "lab_id": ident,
-                "lab_label": "dg-mol=%s" % ident,
-                "lab_network": prefix,
-                "lab_subnet": "%s.0/24" % net,
-                "lab_gateway": "%s.1" % net,
-                "lab_service_image": "svc:local",
-                # How every node runs dockerd (no init in the node); lab.py restarts it
-                # the same way.
-                "lab_dockerd_command": "dockerd >>/var/log/dockerd.log 2>&1",
-                "lab_clients": dict(
-                    (role, {"name": "%s-%s" % (prefix, role), "address": "%s.%d" % (net, host)})
-                    for role, host in CLIENTS.items()),
-            },
-        },
-        "lab_nodes": {
-            "hosts": sorted(NODES),
-            "vars": {
-                "ansible_connection": "community.docker.docker",
-                "ansible_python_interpreter": "/usr/bin/python3",
-            },
-        },
-    }
-
-
-def main(argv):
-    data = inventory()
-    if len(argv) == 2 and argv[1] == "--list":
-        print(json.dumps(data, indent=1, sort_keys=True))
-    elif len(argv) == 3 and argv[1] == "--host":
-        print(json.dumps(data["_meta"]["hostvars"].get(argv[2], {})))
-    else:
-        print(__doc__, file=sys.stderr)
-        return 2
-    return 0
-
+from tests.lab.fleet import main  # noqa: E402  pylint: disable=wrong-import-position
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv))

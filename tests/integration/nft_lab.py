@@ -2,7 +2,7 @@
 """nftables lab helpers: load rulesets into network namespaces, run a firewalld node, and
 capture what ``nft`` reports, for the fixtures in tests/fixtures/nft (see its README).
 
-    python tests/integration/nft_lab.py capture [netns] [firewalld]
+    python -m tests.integration.nft_lab capture [netns] [firewalld]   (from the repository root)
 
 (re)writes the captures, as root and under the lab lock (``flock /tmp/dg-lab.lock``):
 - ``netns``: the ``.nft`` files of docker29/ and debian/ loaded with ``nft -f`` into a
@@ -19,11 +19,12 @@ import os
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+from tests.lab import node as lab_node
+from tests.lab.engine import run, wait_for
+from tests.lab.netns import namespace, sh
+from tests.lab.scenario import node_engine
 
-import docker_lab  # noqa: E402
-from netns import namespace, sh  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 FIXTURES = os.path.normpath(os.path.join(HERE, "..", "fixtures", "nft"))
 DOCKER29 = os.path.join(FIXTURES, "docker29")
@@ -71,8 +72,8 @@ def load(ns, *items):
 def ruleset(ns=None, prefix=()):
     """(``nft -j list ruleset`` JSON text, ``nft -a list ruleset`` text) of ``ns``."""
     if prefix:
-        return (docker_lab.run(list(prefix) + ["nft", "-j", "list", "ruleset"]).stdout.decode(),
-                docker_lab.run(list(prefix) + ["nft", "-a", "list", "ruleset"]).stdout.decode())
+        return (run(list(prefix) + ["nft", "-j", "list", "ruleset"]).stdout,
+                run(list(prefix) + ["nft", "-a", "list", "ruleset"]).stdout)
     return sh("nft", "-j", "list", "ruleset", ns=ns), sh("nft", "-a", "list", "ruleset", ns=ns)
 
 
@@ -113,7 +114,7 @@ class FirewalldNode(object):
         self.engine = None
 
     def start(self):
-        self.engine = docker_lab.start_node(self.name, FIREWALLD_IMAGE, boot=FIREWALLD_BOOT)
+        self.engine = node_engine(self.name, FIREWALLD_IMAGE, boot=FIREWALLD_BOOT)
         self.engine.container("web", "-p", "%d:80" % PUBLISHED, "svc:local", "httpd", "-f",
                               "-p", "80", "-h", "/")
         self.engine.container("hostsvc", "--network", "host", "svc:local", "httpd", "-f",
@@ -121,17 +122,16 @@ class FirewalldNode(object):
         return self
 
     def sh(self, command, check=True):
-        return docker_lab.node_exec(self.name, "sh", "-c", command,
-                                    check=check).stdout.decode("utf-8", "replace")
+        return lab_node.node_exec(self.name, "sh", "-c", command, check=check).stdout
 
     def firewall_cmd(self, *args):
-        return docker_lab.node_exec(self.name, "firewall-cmd", *args).stdout.decode()
+        return lab_node.node_exec(self.name, "firewall-cmd", *args).stdout
 
     def reload(self):
         """firewall-cmd --reload, then wait until Docker has put its rules back."""
         self.firewall_cmd("--reload")
-        docker_lab.wait_for(lambda: "DOCKER" in self.sh("iptables-save -t nat", check=False),
-                            timeout=60, what="Docker's rules after firewalld reload")
+        wait_for(lambda: "DOCKER" in self.sh("iptables-save -t nat", check=False),
+                 timeout=60, what="Docker's rules after firewalld reload")
         time.sleep(1)
 
     def strict_forward_ports(self, on=True):
@@ -154,7 +154,7 @@ class FirewalldNode(object):
         }
 
     def stop(self):
-        docker_lab.stop_node(self.name)
+        lab_node.stop_node(self.name)
 
 
 # situation -> what is done to the node (cumulative, in this order) before the capture

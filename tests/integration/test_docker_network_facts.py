@@ -9,7 +9,7 @@ On each, containers of every kind issue 3 lists are started for real (default br
 publish, user-defined bridge with a custom bridge name and an IPv6 subnet, host network,
 none, ``-p 127.0.0.1:PORT:80``, a port range, UDP, ``container:`` mode, a created but
 stopped container) and the facts are checked against what was started
-(``docker_lab.Scenario.check``). Everything created is removed by fixture finalizers.
+(``tests.lab.scenario.Scenario.check``). Everything created is removed by fixture finalizers.
 
 Skips (with the reason) when no Docker daemon is reachable or a lab image is missing.
 """
@@ -26,68 +26,37 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
 
-import docker_lab  # noqa: E402  (helpers beside this file)
-from docker_lab import PREFIX, Engine, Scenario  # noqa: E402
+from tests.lab import playbook as lab_ansible
+from tests.lab.engine import Engine, LabError, docker_unavailable, image_present
+from tests.lab.node import install_sdk, node_exec, stop_node
+from tests.lab.scenario import NODE_PORTS, PREFIX, Scenario, free_ports, node_engine
 
 COLLECTIONS = os.path.join(ROOT, ".tmp", "collections")
 NODE = PREFIX + "node28"
 NODE_IMAGE = "node-forky:local"
-AVAILABLE, WHY = docker_lab.docker_available()
-needs_docker = pytest.mark.skipif(not AVAILABLE, reason=WHY or "docker available")
+WHY = docker_unavailable()
+needs_docker = pytest.mark.skipif(bool(WHY), reason=WHY or "docker available")
 
 
 def ansible_bin(name):
-    """The ansible command next to the running interpreter (the test venv), else PATH."""
-    candidate = os.path.join(os.path.dirname(sys.executable), name)
-    return candidate if os.path.exists(candidate) else shutil.which(name)
+    return lab_ansible.binary(name)
 
 
 def ansible_env():
-    link = os.path.join(COLLECTIONS, "ansible_collections", "dockerguard", "firewall")
-    if not os.path.islink(link):
-        os.makedirs(os.path.dirname(link), exist_ok=True)
-        os.symlink(ROOT, link)
-    env = dict(os.environ)
-    env.update({"ANSIBLE_COLLECTIONS_PATH": COLLECTIONS + os.pathsep + env.get(
-        "ANSIBLE_COLLECTIONS_PATH", os.path.expanduser("~/.ansible/collections")),
-        "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json",
-        "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1", "ANSIBLE_HOST_KEY_CHECKING": "0",
-        "ANSIBLE_RETRY_FILES_ENABLED": "0", "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_DEPRECATION_WARNINGS": "0", "ANSIBLE_LOCALHOST_WARNING": "0",
-        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0"})
-    return env
+    return lab_ansible.env()
 
 
 def write_inventory(tmp_path):
-    inv = {"all": {"hosts": {
-        "localhost": {"ansible_connection": "local",
-                      "ansible_python_interpreter": sys.executable},
-        NODE: {"ansible_connection": "community.docker.docker",
-               "ansible_python_interpreter": "/usr/bin/python3"}}}}
     path = tmp_path / "inventory.json"
-    path.write_text(json.dumps(inv))
+    shutil.move(lab_ansible.write_inventory([NODE], local=True), str(path))
     return str(path)
 
 
 def run_module(inventory, host, args=None, check=False):
     """Run the module for real with ``ansible HOST -m ...``; the host's result dict."""
-    cmd = [ansible_bin("ansible"), host, "-i", inventory, "-m",
-           "dockerguard.firewall.docker_network_facts"]
-    if args:
-        cmd += ["-a", json.dumps(args)]
-    if check:
-        cmd.append("--check")
-    proc = subprocess.run(cmd, env=ansible_env(), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, timeout=300, check=False)
-    out = proc.stdout.decode("utf-8", "replace")
-    try:
-        data = json.loads(out[out.index("{"):])
-        return data["plays"][0]["tasks"][0]["hosts"][host]
-    except (ValueError, KeyError, IndexError):
-        raise AssertionError("ansible gave no JSON result (rc=%d):\n%s\n%s" % (
-            proc.returncode, out, proc.stderr.decode("utf-8", "replace")))
+    return lab_ansible.run_module(inventory, host, "dockerguard.firewall.docker_network_facts",
+                                  args, check, timeout=300)
 
 
 def facts_of(result):
@@ -107,10 +76,10 @@ def inventory(tmp_path_factory):
 def host_scenario(request):
     engine = Engine("host")
     request.addfinalizer(engine.cleanup)
-    if not docker_lab.image_present("svc:local"):
+    if not image_present("svc:local"):
         pytest.skip("lab image svc:local missing (scripts/lab/images.sh svc)")
     tag = "h%d" % (os.getpid() % 10000)
-    ports = docker_lab.free_ports(9)
+    ports = free_ports(9)
     last = None
     for third in (77, 78, 79, 87, 97):   # avoid pools other tests may hold
         scenario = Scenario(engine, ports, tag, "10.250.%d.0/24" % third,
@@ -118,7 +87,7 @@ def host_scenario(request):
         try:
             scenario.start()
             return scenario
-        except docker_lab.LabError as exc:
+        except LabError as exc:
             engine.cleanup()
             last = exc
             if "overlap" not in str(exc) and "in use" not in str(exc):
@@ -128,10 +97,10 @@ def host_scenario(request):
 
 @pytest.fixture(scope="module")
 def node(request):
-    if not docker_lab.image_present(NODE_IMAGE):
+    if not image_present(NODE_IMAGE):
         pytest.skip("lab image %s missing (scripts/lab/images.sh forky)" % NODE_IMAGE)
-    request.addfinalizer(lambda: docker_lab.stop_node(NODE))
-    return docker_lab.start_node(NODE, NODE_IMAGE)
+    request.addfinalizer(lambda: stop_node(NODE))
+    return node_engine(NODE, NODE_IMAGE)
 
 
 # ---------------------------------------------------------------- tests -------------
@@ -237,14 +206,14 @@ def test_errors_name_the_socket(inventory):
 def test_docker_28_node(inventory, node):
     # without the Docker SDK (the node image ships Debian's python3-docker: hide it
     # first), the module says what is missing ...
-    docker_lab.node_exec(NODE, "sh", "-c", "rm -rf /usr/lib/python3/dist-packages/docker")
+    node_exec(NODE, "sh", "-c", "rm -rf /usr/lib/python3/dist-packages/docker")
     result = run_module(inventory, NODE)
     assert result.get("failed") is True
     assert "docker" in result["msg"] and "Failed to import the required Python library" \
         in result["msg"], result["msg"]
     # ... then the pure-Python SDK of the controller's venv is copied in (no registry)
-    docker_lab.install_sdk(NODE)
-    scenario = Scenario(node, docker_lab.NODE_PORTS, "n", "10.250.10.0/24",
+    install_sdk(NODE)
+    scenario = Scenario(node, NODE_PORTS, "n", "10.250.10.0/24",
                         "fd00:250:10::/64")
     scenario.start()
     facts = facts_of(run_module(inventory, NODE))

@@ -34,16 +34,14 @@ from __future__ import absolute_import, division, print_function
 
 import json
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-import docker_lab
+from tests.lab import playbook as lab_ansible
+from tests.lab.engine import docker, docker_unavailable, missing_images, routes_to, wait_for
+from tests.lab.node import install_sdk, node_exec, start_node
 
 from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure
 from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure_scan as scan
@@ -61,7 +59,6 @@ NODES = {  # engine label: (image, node address)
 PROBES = {"allowed": "10.250.44.10", "denied": "10.250.44.20", "other": "10.250.44.30"}
 CIDR_A = "10.250.44.8/29"    # holds .10 (allowed)
 CIDR_B = "10.250.44.28/30"   # holds .30 (other)
-NODE_FLAGS = docker_lab.NODE_FLAGS
 WEB = ["svc:local", "httpd", "-f", "-p", "80", "-h", "/"]
 CONNECT_TIMEOUT = 5
 DROP_AFTER = 4.0  # a connection that took this long was dropped, not refused
@@ -112,73 +109,35 @@ EXPECTED = {
 }
 
 
-def run(cmd, check=True, input=None, timeout=300):
-    proc = subprocess.run(cmd, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          timeout=timeout, check=False)
-    if check and proc.returncode != 0:
-        raise RuntimeError("%s failed (rc=%d): %s" % (" ".join(cmd), proc.returncode,
-                                                      proc.stderr.decode("utf-8", "replace")))
-    return proc.stdout.decode("utf-8", "replace")
-
-
 def in_node(node, *cmd, **kw):
-    return run(["docker", "exec", node] + list(cmd), **kw)
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.5)
-    raise RuntimeError("timed out after %ss waiting for %s" % (timeout, what))
+    return node_exec(node, *cmd, **kw).stdout
 
 
 def _preflight():
-    if shutil.which("docker") is None:
-        return "no docker CLI"
-    try:
-        subprocess.run(["docker", "info"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       check=True, timeout=30)
-    except (subprocess.SubprocessError, OSError):
-        return "no docker daemon reachable"
-    for image in ["svc:local"] + [img for img, _a in NODES.values()]:
-        if subprocess.run(["docker", "image", "inspect", image], stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL, check=False).returncode != 0:
-            return "lab image %s missing (scripts/lab/images.sh builds it)" % image
-    routes = run(["ip", "-4", "route"], check=False)
-    if "10.250.44." in routes and NETWORK not in run(["docker", "network", "ls"], check=False):
-        return "10.250.44.0/24 is in use on this machine"
+    why = docker_unavailable() or missing_images(["svc:local"] + [img for img, _a in NODES.values()])
+    if why:
+        return why
+    if routes_to(SUBNET.replace(".0/24", ".1")) and NETWORK not in docker("network", "ls").stdout:
+        return "%s is in use on this machine" % SUBNET
     return None
 
 
 def _cleanup():
-    names = run(["docker", "ps", "-aq", "--filter", "name=^" + PREFIX], check=False).split()
+    names = docker("ps", "-aq", "--filter", "name=^" + PREFIX, check=False).stdout.split()
     if names:
-        run(["docker", "rm", "-f"] + names, check=False)
-    run(["docker", "network", "rm", NETWORK], check=False)
+        docker("rm", "-f", *names, check=False)
+    docker("network", "rm", NETWORK, check=False)
 
 
 def _start_node(label):
     image, address = NODES[label]
     name = PREFIX + label.replace(".", "")
-    run(["docker", "run", "-d", "--name", name, "--hostname", name, "--network", NETWORK,
-         "--ip", address] + NODE_FLAGS +
-        [image, "sh", "-c", "dockerd >/var/log/dockerd.log 2>&1 & exec sleep infinity"])
-    wait_for(lambda: subprocess.run(["docker", "exec", name, "docker", "info"],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                    check=False).returncode == 0, 120, "dockerd in %s" % name)
-    save = subprocess.Popen(["docker", "save", "svc:local"], stdout=subprocess.PIPE)
-    load = subprocess.run(["docker", "exec", "-i", name, "docker", "load"], stdin=save.stdout,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
-    save.stdout.close()
-    if save.wait() != 0 or load.returncode != 0:
-        raise RuntimeError("loading svc:local into %s: %s" % (name, load.stderr))
+    start_node(name, image, "--network", NETWORK, "--ip", address)
     for port, (_what, args, _rules) in sorted(SITUATIONS.items()):
         in_node(name, "docker", "run", "-d", "--name", "web%d" % port, *args)
     # every service answers (from inside its container) before the rules go in
     for port in SITUATIONS:
-        wait_for(lambda: _answers(name, port), 30, "port %d in %s" % (port, name))
+        wait_for(lambda: _answers(name, port), 30, what="port %d in %s" % (port, name))
     for port, (_what, _args, rules) in sorted(SITUATIONS.items()):
         for rule in rules:
             in_node(name, "iptables", *rule.split())
@@ -217,9 +176,9 @@ def _facts(node):
 def _probe(source, address, port):
     """(answered, seconds): one real TCP connection from a probe container."""
     t0 = time.monotonic()
-    out = run(["docker", "exec", PREFIX + "probe-" + source, "sh", "-c",
-               "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w %d %s %d"
-               % (CONNECT_TIMEOUT, address, port)], check=False, timeout=60)
+    out = docker("exec", PREFIX + "probe-" + source, "sh", "-c",
+                 "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w %d %s %d"
+                 % (CONNECT_TIMEOUT, address, port), check=False, timeout=60).stdout
     return "HTTP/" in out, time.monotonic() - t0
 
 
@@ -230,10 +189,10 @@ def lab():
         pytest.skip(why)
     _cleanup()
     try:
-        run(["docker", "network", "create", "--subnet", SUBNET, NETWORK])
+        docker("network", "create", "--subnet", SUBNET, NETWORK)
         for source, address in PROBES.items():
-            run(["docker", "run", "-d", "--name", PREFIX + "probe-" + source, "--network",
-                 NETWORK, "--ip", address, "svc:local", "sleep", "100000"])
+            docker("run", "-d", "--name", PREFIX + "probe-" + source, "--network",
+                   NETWORK, "--ip", address, "svc:local", "sleep", "100000")
         with ThreadPoolExecutor(len(NODES)) as pool:
             names = dict(zip(NODES, pool.map(_start_node, NODES)))
         yield names
@@ -299,41 +258,18 @@ def test_engine_verdict_equals_real_packets(lab, label):
 
 def _ansible_module(node, module, args):
     """Run ``module`` on the lab node with ``ansible`` (docker connection); its result."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    root = os.path.dirname(os.path.dirname(here))
-    collections = os.path.join(root, ".tmp", "collections")
-    inventory = json.dumps({"all": {"hosts": {node: {
-        "ansible_connection": "community.docker.docker",
-        "ansible_python_interpreter": "/usr/bin/python3"}}}})
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections,
-               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-               ANSIBLE_NOCOLOR="1", ANSIBLE_DEPRECATION_WARNINGS="0",
-               ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
-    fd, inv_path = tempfile.mkstemp(prefix="dg-gt-", suffix=".json")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(inventory)
+    inventory = lab_ansible.write_inventory([node], PREFIX)
     try:
-        binary = os.path.join(os.path.dirname(sys.executable), "ansible")
-        proc = subprocess.run([binary if os.path.exists(binary) else "ansible", node, "-i",
-                               inv_path, "-m", module, "-a", json.dumps(args)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=600,
-                              check=False)
+        return lab_ansible.run_module(inventory, node, module, args)
     finally:
-        os.unlink(inv_path)
-    out = proc.stdout.decode("utf-8", "replace")
-    try:
-        data = json.loads(out[out.index("{"):])
-        return data["plays"][0]["tasks"][0]["hosts"][node]
-    except (ValueError, KeyError, IndexError):
-        raise AssertionError("ansible gave no JSON result (rc=%d):\n%s\n%s" % (
-            proc.returncode, out, proc.stderr.decode("utf-8", "replace")))
+        os.unlink(inventory)
 
 
 def test_docker_exposure_info_module_agrees(lab):
     label = "docker-28.5"
     node = lab[label]
     # the node runs the module with the controller's SDK version (the one tested here)
-    docker_lab.install_sdk(node)
+    install_sdk(node)
     sources = [{"name": name, "address": address, "interface": "eth0"}
                for name, address in sorted(PROBES.items())]
     res = _ansible_module(node, "dockerguard.firewall.docker_exposure_info",

@@ -15,7 +15,7 @@ from ansible_collections.dockerguard.firewall.plugins.module_utils._nftables imp
     priority_value,
 )
 from ansible_run import playbook
-from netns import can_use_netns, namespace, sh
+from tests.lab.netns import can_use_netns, namespace, sh
 from nft_lab import NETNS_CAPTURES, load
 
 pytestmark = [

@@ -21,7 +21,9 @@ import time
 
 import pytest
 
-import reliability_lab as rl
+from tests.lab import reliability as rl
+from tests.lab.engine import wait_for
+from tests.lab.probe import ProbeLoop
 
 IMAGE = "node-forky:local"
 CHAIN, JUMP = "DOCKERGUARD", "-A DOCKER-USER -j DOCKERGUARD"
@@ -84,9 +86,9 @@ def everything(lab):
 
 def hold_lock(lab, seconds):
     pid = lab.background("exec flock -o %s sleep %d" % (LOCK, seconds))
-    rl.lab.wait_for(lambda: lab.sh("flock -n %s true || echo held" % LOCK,
-                                   check=False).strip() == "held",
-                    timeout=10, what="the lock holder")
+    wait_for(lambda: lab.sh("flock -n %s true || echo held" % LOCK,
+                            check=False).strip() == "held",
+         timeout=10, what="the lock holder")
     return pid
 
 
@@ -213,7 +215,7 @@ def test_case5_concurrent_docker_writers_under_the_lock(node):
 def test_case1_dockerd_restart_on_legacy_keeps_chain_and_jump(node):
     apply(node, policy(node))
     before = node.saves()
-    loop = rl.lab.ProbeLoop(node.clients["denied"]["name"], node.address4, 8080)
+    loop = ProbeLoop(node.clients["denied"]["name"], node.address4, 8080)
     with loop:
         node.restart_dockerd()
         node.wait_published(["web"], [8080, 9090])

@@ -30,8 +30,10 @@ import time
 
 import pytest
 
-import docker_lab
-import reliability_lab as rl
+from tests.lab import reliability as rl
+from tests.lab.engine import docker, wait_for
+from tests.lab.node import install_sdk
+from tests.lab.playbook import ROOT
 
 IMAGE = "node-forky:local"
 CHAIN, JUMP = "DOCKERGUARD", "-A DOCKER-USER -j DOCKERGUARD"
@@ -262,8 +264,8 @@ def test_case6_bad_rule_in_the_middle_leaves_both_families_unchanged(node):
     target = lib + "/ansible_collections/dockerguard/firewall/plugins/module_utils"
     node.sh("mkdir -p %s" % target)
     for name in ("_iptables.py", "_allowlist.py", "_policy.py", "_chain_apply.py"):
-        rl.lab.docker("cp", os.path.join(rl.ROOT, "plugins", "module_utils", name),
-                      "%s:%s/%s" % (node.node, target, name))
+        docker("cp", os.path.join(ROOT, "plugins", "module_utils", name),
+               "%s:%s/%s" % (node.node, target, name))
     changed = policy(node, entries=policy(node)["entries"][::-1])   # same rules, reordered
     seen = {}
     for family, bad_rule in (("ipv4", "-m nosuchmatch -j DROP"),
@@ -271,8 +273,8 @@ def test_case6_bad_rule_in_the_middle_leaves_both_families_unchanged(node):
                              # iptables-nft --test accepts a jump to a missing chain; the
                              # real restore refuses it, after IPv4 was written
                              ("ipv6", "-p tcp -j DOCKERGUARD-MISSING")):
-        proc = rl.lab.docker("exec", node.node, "python3", "-c", APPLY_WITH_A_BAD_RULE, lib,
-                             json.dumps(dict(changed, family=family, bad=bad_rule)))
+        proc = docker("exec", node.node, "python3", "-c", APPLY_WITH_A_BAD_RULE, lib,
+                      json.dumps(dict(changed, family=family, bad=bad_rule)))
         out = json.loads(proc.stdout)
         assert "error" in out and ("refused the %s change" % family) in out["error"], out
         at_test = "--test refused" in out["error"]
@@ -357,7 +359,7 @@ def exposure(lab, sources):
 
 def test_case11_ipv6_restricted_by_ip6tables_and_proxy_path_reported(node):
     if node.sh("python3 -c 'import docker' 2>/dev/null || echo missing", check=False).strip():
-        docker_lab.install_sdk(node.node)   # docker_network_facts needs the Docker SDK
+        install_sdk(node.node)   # docker_network_facts needs the Docker SDK
     apply(node, policy(node))
     v6 = node.saves(["ipv6"])["ipv6"]
     assert jump_first(v6)
@@ -480,9 +482,9 @@ def test_case4_nft_ignores_the_xtables_lock(node):
     assert "nf_tables" in node.sh("iptables --version")
     pid = node.background("exec flock -o /run/xtables.lock sleep 120")
     try:
-        rl.lab.wait_for(lambda: node.sh("flock -n /run/xtables.lock true || echo held",
-                                        check=False).strip() == "held",
-                        timeout=10, what="the lock holder")
+        wait_for(lambda: node.sh("flock -n /run/xtables.lock true || echo held",
+                                 check=False).strip() == "held",
+             timeout=10, what="the lock holder")
         started = time.time()
         res = apply(node, policy(node, action="reject"), timeout=60)
         took = time.time() - started
@@ -525,9 +527,9 @@ def confirm_loop(lab, run, timeout):
     Meanwhile Docker writes rules of its own (a container published on 8095). Returns
     (seconds from the change to the module's result, confirmed?).
     """
-    rl.lab.wait_for(lambda: lab.sh("test -e %s.applied && echo yes" % CONFIRM,
-                                   check=False).strip() == "yes",
-                    timeout=60, what="the change to be applied")
+    wait_for(lambda: lab.sh("test -e %s.applied && echo yes" % CONFIRM,
+                            check=False).strip() == "yes",
+         timeout=60, what="the change to be applied")
     applied = time.time()
     lab.docker("run", "-d", "--name", "during", "-p", "8095:80", *rl.WEB)
     confirmed = False
@@ -588,9 +590,9 @@ def test_case13_lockout_policy_rolled_back_docker_rules_created_meanwhile_remain
 
 
 def confirm_loop_keep(lab, run):
-    rl.lab.wait_for(lambda: lab.sh("test -e %s.applied && echo yes" % CONFIRM,
-                                   check=False).strip() == "yes",
-                    timeout=60, what="the change to be applied")
+    wait_for(lambda: lab.sh("test -e %s.applied && echo yes" % CONFIRM,
+                            check=False).strip() == "yes",
+         timeout=60, what="the change to be applied")
     applied = time.time()
     confirmed = False
     while not confirmed and time.time() - applied < 15:

@@ -22,15 +22,14 @@ Per node (Docker 20.10 and Docker 28.5), in this order:
 from __future__ import absolute_import, division, print_function
 
 import json
-import os
 import re
-import sys
 import time
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
-import lab  # noqa: E402  (molecule/shared/lab.py)
+# tests.lab: the repository root is on PYTHONPATH (molecule.yml verifier.env)
+from tests.lab.node import dockerd_running, restart_dockerd, start_dockerd, stop_dockerd, wait_published
+from tests.lab.probe import probe_many, ProbeLoop
 
 testinfra_hosts = ["ansible://lab_nodes"]
 
@@ -98,7 +97,7 @@ def expectations(v):
 
 def check_probes(v, when):
     want = expectations(v)
-    results = lab.probe_many((c, v["lab_address"], p) for (c, p) in sorted(want))
+    results = probe_many((c, v["lab_address"], p) for (c, p) in sorted(want))
     lines, wrong = [], []
     for (client, address, port), r in sorted(results.items()):
         ok = r["reached"] == want[(client, port)]
@@ -128,8 +127,8 @@ def restricted_port(v):
 def loops(v):
     """Denied and allowed clients probing the restricted port over and over."""
     port = restricted_port(v)
-    return (lab.ProbeLoop(v["lab_clients"]["denied"]["name"], v["lab_address"], port),
-            lab.ProbeLoop(v["lab_clients"]["allowed"]["name"], v["lab_address"], port))
+    return (ProbeLoop(v["lab_clients"]["denied"]["name"], v["lab_address"], port),
+            ProbeLoop(v["lab_clients"]["allowed"]["name"], v["lab_address"], port))
 
 
 def check_loops(denied, allowed, when):
@@ -203,8 +202,8 @@ def test_dockerd_restart(host, nodevars):
     before = {f: our_state(host, f) for f in saved_families(host)}
     denied, allowed = loops(v)
     with denied, allowed:
-        lab.restart_dockerd(node, v["lab_dockerd_command"])
-        lab.wait_published(node, *services(v))
+        restart_dockerd(node, v["lab_dockerd_command"])
+        wait_published(node, *services(v))
         allowed.wait_reached(since=time.time())
     check_loops(denied, allowed, "during the dockerd restart")
     for family, was in before.items():
@@ -238,7 +237,7 @@ def test_boot_path(host, nodevars):
     else:  # what the README tells operators without systemd to hook into their init
         boot = post = PROGRAM
 
-    lab.stop_dockerd(node)
+    stop_dockerd(node)
     host.check_output(WIPE)
     for family in ("ipv4", "ipv6"):
         fresh = our_state(host, family)
@@ -248,7 +247,7 @@ def test_boot_path(host, nodevars):
     out = host.run(boot)
     print("boot (%s): %s%s" % (boot, out.stdout, out.stderr))
     assert out.rc == 0, out.stdout + out.stderr
-    assert not lab.dockerd_running(node)
+    assert not dockerd_running(node)
     for family in families:
         now = our_state(host, family)
         assert now["has_docker_user"] and now["docker_user"] == [JUMP], now["text"]
@@ -259,9 +258,9 @@ def test_boot_path(host, nodevars):
     # meanwhile both clients keep probing the restricted port.
     denied, allowed = loops(v)
     with denied, allowed:
-        lab.start_dockerd(node, v["lab_dockerd_command"])
+        start_dockerd(node, v["lab_dockerd_command"])
         out = host.run(post)
-        lab.wait_published(node, *services(v))
+        wait_published(node, *services(v))
         allowed.wait_reached(since=time.time())
     print("after dockerd (%s): %s%s" % (post, out.stdout, out.stderr))
     assert out.rc == 0, out.stdout + out.stderr

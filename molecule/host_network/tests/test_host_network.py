@@ -19,12 +19,11 @@ from __future__ import absolute_import, division, print_function
 import json
 import os
 import socket
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared"))
-import lab  # noqa: E402  (molecule/shared/lab.py)
+# tests.lab: the repository root is on PYTHONPATH (molecule.yml verifier.env)
+from tests.lab.probe import probe_many
 
 testinfra_hosts = ["ansible://bookworm"]
 
@@ -53,7 +52,7 @@ def v(host):
 def probes(v):
     """{'allowed': reached, 'denied': reached} from the probe clients, at once."""
     jobs = [(v["lab_clients"][c]["name"], v["lab_address"], PORT) for c in ("allowed", "denied")]
-    results = lab.probe_many(jobs)
+    results = probe_many(jobs)
     return dict((c, results[job]["reached"]) for c, job in zip(("allowed", "denied"), jobs))
 
 

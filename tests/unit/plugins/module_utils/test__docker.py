@@ -65,7 +65,7 @@ def ports(container):
 @pytest.mark.parametrize("engine,shape", [(e, s) for e in ("docker-20.10", "docker-28.5")
                                           for s in ("list", "inspect")])
 def test_capture_scenario(engine, shape):
-    """What the capture scenario started (tests/integration/docker_lab.py Scenario)."""
+    """What the capture scenario started (tests/lab/scenario.py Scenario)."""
     m = capture_model(engine, shape)
     d = m["daemon"]
     if engine == "docker-20.10":

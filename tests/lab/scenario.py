@@ -1,216 +1,55 @@
 # -*- coding: utf-8 -*-
-"""Docker lab helpers for the docker_network_facts integration test and benchmark.
+# Copyright: dockerguard developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The docker_network_facts lab: the containers of each kind issue 3 lists, and captures.
 
-- ``Engine``: runs the ``docker`` CLI against one engine (the host's, or the one inside a
-  lab node through ``docker exec``), and remembers what it created so ``cleanup()`` can
-  remove it even when a test fails.
-- ``start_node()``: a fleet node (../shared/LAB.md section 3: Docker inside Docker with the
-  exact capability / security-opt flags, no --privileged), with ``svc:local`` loaded.
-- ``install_sdk()``: copies the pure-Python Docker SDK (docker, requests, urllib3, idna,
-  certifi, charset_normalizer without its compiled speedups) from the controller's
-  virtualenv into the node's ``/usr/local/lib/python3.X/dist-packages``: the node images
-  are built without a registry and carry no python3-docker.
-- ``Scenario``: the containers of each kind issue 3 lists, started for real, and what the
-  facts must say about them.
+- ``Scenario``: started for real on one engine, and what the facts must say about them;
+- ``capture`` / ``write_fixtures``: run ``docker_capture.py`` in a node and split the
+  bundle into the files of tests/fixtures/docker (``python -m tests.lab capture``);
+- ``free_ports``: consecutive free host ports for a scenario on the host's engine.
 
 Names start with ``dg-it-docker-``; addresses stay in 10.250.0.0/16 and fd00:250::/48.
 """
 
 from __future__ import absolute_import, division, print_function
 
-import io
 import json
 import os
-import shutil
 import socket
-import subprocess
-import tarfile
 import time
 
+from tests.lab.engine import Engine, LabError, run, wait_for
+from tests.lab.node import start_node, stop_node
+
 PREFIX = "dg-it-docker-"
-SDK_PACKAGES = ("docker", "requests", "urllib3", "idna", "certifi", "charset_normalizer")
-# The flags LAB.md section 3 gives for a Docker-in-Docker lab node; the one place the
-# Python side keeps them (molecule/shared/create.yml has the YAML twin).
-NODE_FLAGS = [
-    "--cap-add", "NET_ADMIN", "--cap-add", "SYS_ADMIN", "--cap-add", "NET_RAW",
-    "--security-opt", "apparmor=unconfined", "--security-opt", "seccomp=unconfined",
-    "--security-opt", "systempaths=unconfined",
-    "--cgroupns", "host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-    "--tmpfs", "/run", "--tmpfs", "/var/lib/docker:exec,dev,suid",
-]
 
 
-class LabError(RuntimeError):
-    pass
-
-
-def run(cmd, check=True, input=None, timeout=300):
-    proc = subprocess.run(cmd, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          timeout=timeout, check=False)
-    if check and proc.returncode != 0:
-        raise LabError("%s failed (rc=%d): %s" % (" ".join(cmd), proc.returncode,
-                                                  proc.stderr.decode("utf-8", "replace")))
-    return proc
-
-
-def docker_available():
-    """(True, '') when the host's docker CLI reaches a daemon, else (False, why)."""
-    if shutil.which("docker") is None:
-        return False, "no docker CLI on PATH"
-    try:
-        proc = run(["docker", "info", "--format", "{{.ServerVersion}}"], check=False,
-                   timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return False, "docker info failed: %s" % exc
-    if proc.returncode != 0:
-        return False, "no docker daemon reachable (docker info: %s)" % (
-            proc.stderr.decode("utf-8", "replace").strip())
-    return True, ""
-
-
-def image_present(image):
-    return run(["docker", "image", "inspect", image], check=False).returncode == 0
-
-
-class Engine(object):
-    """The docker CLI of one engine; ``prefix`` is how to reach it."""
-
-    def __init__(self, label, prefix=("docker",), node=None):
-        self.label = label
-        self.prefix = list(prefix)
-        self.node = node          # lab node container name, when inside one
-        self.containers = []
-        self.networks = []
-
-    def docker(self, *args, **kwargs):
-        proc = run(self.prefix + [str(a) for a in args], **kwargs)
-        return proc.stdout.decode("utf-8", "replace").strip()
-
-    def container(self, name, *args):
-        self.containers.append(name)
-        return self.docker("run", "-d", "--name", name, *args)
-
-    def create(self, name, *args):
-        self.containers.append(name)
-        return self.docker("create", "--name", name, *args)
-
-    def network(self, name, *args):
-        self.networks.append(name)
-        return self.docker("network", "create", *(list(args) + [name]))
-
-    def inspect(self, *names):
-        return json.loads(self.docker("inspect", *names))
-
-    def cleanup(self):
-        if self.containers:
-            run(self.prefix + ["rm", "-f"] + self.containers, check=False)
-            self.containers = []
-        for net in reversed(self.networks):
-            run(self.prefix + ["network", "rm", net], check=False)
-        self.networks = []
-
-
-def wait_for(predicate, timeout=60, step=0.5, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(step)
-    raise LabError("timed out after %ss waiting for %s" % (timeout, what))
-
-
-def start_node(name, image, boot=""):
-    """Start a lab node (Docker inside Docker), wait for its dockerd, load svc:local.
-
-    ``boot``: shell commands the node runs before it starts dockerd (e.g. firewalld).
-    """
-    run(["docker", "rm", "-f", name], check=False)
-    run(["docker", "run", "-d", "--name", name, "--hostname", name] + NODE_FLAGS
-        + [image, "sh", "-c",
-           boot + "dockerd >/var/log/dockerd.log 2>&1 & exec sleep infinity"])
-    engine = Engine(name, ["docker", "exec", name, "docker"], node=name)
-    try:
-        wait_for(lambda: run(engine.prefix + ["info"], check=False).returncode == 0,
-                 timeout=90, what="dockerd in %s" % name)
-        save = subprocess.Popen(["docker", "save", "svc:local"], stdout=subprocess.PIPE)
-        load = subprocess.run(["docker", "exec", "-i", name, "docker", "load"],
-                              stdin=save.stdout, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, check=False)
-        save.stdout.close()
-        if save.wait() != 0 or load.returncode != 0:
-            raise LabError("loading svc:local into %s failed: %s"
-                           % (name, load.stderr.decode("utf-8", "replace")))
-    except Exception:
-        stop_node(name)
-        raise
-    return engine
-
-
-def stop_node(name):
-    run(["docker", "rm", "-f", name], check=False)
-
-
-def node_exec(name, *cmd, **kwargs):
-    return run(["docker", "exec", name] + list(cmd), **kwargs)
-
-
-def install_sdk(name, site_packages=None):
-    """Copy the pure-Python Docker SDK and its dependencies into a node.
-
-    Compiled files (*.so) are left out: charset_normalizer then uses its pure-Python
-    modules, and the node's Python (3.11 bookworm, 3.13+ forky) need not match ours.
-    """
-    if site_packages is None:
-        import docker  # the controller's SDK: the one the module is tested with
-        site_packages = os.path.dirname(os.path.dirname(docker.__file__))
-    target = node_exec(name, "python3", "-c",
-                       "import sys; print('/usr/local/lib/python%d.%d/dist-packages'"
-                       " % sys.version_info[:2])").stdout.decode().strip()
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for pkg in SDK_PACKAGES:
-            root = os.path.join(site_packages, pkg)
-            if not os.path.isdir(root):
-                raise LabError("%s is not installed in %s" % (pkg, site_packages))
-
-            def keep(info):
-                base = os.path.basename(info.name)
-                if base == "__pycache__" or base.endswith((".so", ".pyc")):
-                    return None
-                return info
-            tar.add(root, arcname=pkg, filter=keep)
-    node_exec(name, "mkdir", "-p", target)
-    run(["docker", "exec", "-i", name, "tar", "-x", "-C", target], input=buf.getvalue())
-    proc = node_exec(name, "python3", "-c", "import docker; print(docker.__version__)",
-                     check=False)
-    if proc.returncode != 0:
-        raise LabError("docker SDK copied into %s does not import: %s"
-                       % (name, proc.stderr.decode("utf-8", "replace")))
-    return proc.stdout.decode().strip()
+def node_engine(name, image, **kwargs):
+    """Start a lab node (``tests.lab.node.start_node``); the Engine of its own dockerd."""
+    start_node(name, image, **kwargs)
+    return Engine(name, ["docker", "exec", name, "docker"], node=name)
 
 
 def free_ports(count, start=20000, end=60000, host="0.0.0.0"):
     """``count`` consecutive TCP+UDP ports free on this host right now."""
     port = start + (os.getpid() * 7) % 20000
     while port + count < end:
-        ok = True
-        for p in range(port, port + count):
-            for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-                s = socket.socket(socket.AF_INET, kind)
-                try:
-                    s.bind((host, p))
-                except OSError:
-                    ok = False
-                finally:
-                    s.close()
-                if not ok:
-                    break
-            if not ok:
-                break
-        if ok:
+        if all(_free(p, host) for p in range(port, port + count)):
             return list(range(port, port + count))
         port += count
     raise LabError("no %d consecutive free ports" % count)
+
+
+def _free(port, host):
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        s = socket.socket(socket.AF_INET, kind)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
 
 
 class Scenario(object):
@@ -395,10 +234,8 @@ CAPTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "docker_captu
 def capture(node):
     """Run docker_capture.py in a node; the bundle it prints, decoded."""
     with open(CAPTURE, "rb") as fh:
-        proc = run(["docker", "exec", "-i", node, "python3", "-"], input=fh.read())
+        proc = run(["docker", "exec", "-i", node, "python3", "-"], input=fh.read(), text=False)
     return json.loads(proc.stdout.decode("utf-8"))
-
-
 def write_fixtures(bundle, outdir):
     """Split a capture bundle into the files a user would save from the CLI."""
     if not os.path.isdir(outdir):
@@ -423,14 +260,11 @@ def write_fixtures(bundle, outdir):
             fh.write(text)
 
 
-def main(argv):
-    """``python docker_lab.py capture OUTDIR [20.10|28.5 ...]``: real fixtures."""
-    if len(argv) < 2 or argv[0] != "capture":
-        raise SystemExit(main.__doc__)
-    outdir = argv[1]
-    for label in argv[2:] or sorted(NODE_IMAGES):
+def capture_fixtures(outdir, labels=()):
+    """Real fixtures: each engine of ``labels`` (default all) with the Scenario, captured."""
+    for label in labels or sorted(NODE_IMAGES):
         name = PREFIX + "capture-" + label.replace(".", "")
-        engine = start_node(name, NODE_IMAGES[label])
+        engine = node_engine(name, NODE_IMAGES[label])
         try:
             scenario = Scenario(engine, NODE_PORTS, "cap", "10.250.10.0/24",
                                 "fd00:250:10::/64")
@@ -440,8 +274,3 @@ def main(argv):
             print("captured docker %s into %s" % (label, outdir))
         finally:
             stop_node(name)
-
-
-if __name__ == "__main__":
-    import sys
-    main(sys.argv[1:])

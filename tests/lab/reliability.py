@@ -11,11 +11,10 @@ alternative set to the legacy backend before its dockerd starts. The modules run
 node through a real ``ansible`` / ``ansible-playbook`` with the
 ``community.docker.docker`` connection, as a user runs them.
 
-Probes, dockerd stop/start and waits reuse molecule/shared/lab.py (the Molecule fleet's
-helpers). ``saves()`` gives ``iptables-save`` and ``ip6tables-save`` without comments
+Probes, dockerd stop/start and waits are those of ``tests.lab.probe`` / ``tests.lab.node``. ``saves()`` gives ``iptables-save`` and ``ip6tables-save`` without comments
 and with counters zeroed, so before/after comparisons are exact.
 
-Names: ``dg-rel-<id>-<tag>-...`` with the lab id of molecule/shared/inventory.py
+Names: ``dg-rel-<id>-<tag>-...`` with the lab id of ``tests.lab.fleet``
 (``DG_MOL_LAB_ID``, else a hash of the checkout path), so several checkouts can run at
 once; the network is a /24 of 10.250.128.0/18 and a /64 of fd00:250::/48 derived from
 the id and the tag. Everything is labelled and removed at the end, also on failure.
@@ -28,24 +27,18 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
-import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "molecule", "shared"))
-import lab  # noqa: E402  (molecule/shared/lab.py: probes, dockerd stop/start, waits)
-from inventory import lab_id  # noqa: E402  (molecule/shared/inventory.py)
+from tests.lab import node as nodes
+from tests.lab import playbook
+from tests.lab.engine import LabError, docker, docker_unavailable, missing_images, routes_to, wait_for
+from tests.lab.fleet import lab_id
+from tests.lab.probe import probe, probe_many
 
-import docker_lab  # noqa: E402  (tests/integration/docker_lab.py: the node flags)
-
-COLLECTIONS = os.path.join(ROOT, ".tmp", "collections")
-SERVICE_IMAGE = "svc:local"
-NODE_FLAGS = docker_lab.NODE_FLAGS
-DOCKERD = "dockerd >>/var/log/dockerd.log 2>&1"
+COLLECTIONS = playbook.COLLECTIONS
+SERVICE_IMAGE = nodes.SERVICE_IMAGE
 LEGACY = ("update-alternatives --set iptables /usr/sbin/iptables-legacy >/dev/null && "
           "update-alternatives --set ip6tables /usr/sbin/ip6tables-legacy >/dev/null")
 # role -> host number in the lab /24 and /64
@@ -77,19 +70,9 @@ FOREIGN = "-s {addr} -m comment --comment 'foreign rule' -j DROP"
 
 def preflight(images):
     """None when the lab can run here, else the reason to skip."""
-    if shutil.which("docker") is None:
-        return "no docker CLI on PATH"
-    try:
-        proc = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30,
-                              check=False)
-    except (OSError, subprocess.SubprocessError) as exc:
-        return "docker info failed: %s" % exc
-    if proc.returncode != 0:
-        return "no docker daemon reachable"
-    for image in [SERVICE_IMAGE] + list(images):
-        if lab.docker("image", "inspect", image, check=False).returncode != 0:
-            return "lab image %s missing (scripts/lab/images.sh builds it)" % image
+    why = docker_unavailable() or missing_images([SERVICE_IMAGE] + list(images))
+    if why:
+        return why
     if not os.path.isdir(os.path.join(COLLECTIONS, "ansible_collections", "dockerguard")):
         return "%s does not hold the collection (conftest.py links it)" % COLLECTIONS
     return None
@@ -142,61 +125,41 @@ class Lab(object):
 
     # -- start / stop -----------------------------------------------------------------
     def cleanup(self):
-        names = lab.docker("ps", "-aq", "--filter", "label=" + self.label, check=False).stdout.split()
+        names = docker("ps", "-aq", "--filter", "label=" + self.label, check=False).stdout.split()
         if names:
-            lab.docker("rm", "-f", "--volumes", *names, check=False, timeout=120)
-        lab.docker("network", "rm", self.network, check=False)
+            docker("rm", "-f", "--volumes", *names, check=False, timeout=120)
+        docker("network", "rm", self.network, check=False)
         if self.inventory and os.path.exists(self.inventory):
             os.unlink(self.inventory)
 
     def start(self):
         self.cleanup()
-        routes = subprocess.run(["ip", "-4", "route", "show", "to", "match", self.net4 + ".1"],
-                                stdout=subprocess.PIPE, universal_newlines=True,
-                                check=False).stdout
-        used = [r for r in routes.splitlines() if r and not r.startswith("default")]
+        used = routes_to(self.net4 + ".1")
         if used:
-            raise lab.LabError("%s is already routed here (%s): run with another DG_MOL_LAB_ID"
-                               % (self.subnet4, "; ".join(used)))
-        lab.docker("network", "create", "--ipv6", "--subnet", self.subnet4, "--gateway",
-                   self.net4 + ".1", "--subnet", self.subnet6, "--gateway", self.net6 + ":1",
-                   "--label", self.label, self.network)
-        command = DOCKERD + " & exec sleep infinity"
-        if self.legacy:
-            command = LEGACY + "; " + command
-        lab.docker("run", "--detach", "--name", self.node, "--hostname", "node",
-                   "--label", self.label, "--network", self.network, "--ip", self.address4,
-                   "--ip6", self.address6, *(NODE_FLAGS + [self.image, "sh", "-c", command]))
+            raise LabError("%s is already routed here (%s): run with another DG_MOL_LAB_ID"
+                           % (self.subnet4, "; ".join(used)))
+        docker("network", "create", "--ipv6", "--subnet", self.subnet4, "--gateway",
+               self.net4 + ".1", "--subnet", self.subnet6, "--gateway", self.net6 + ":1",
+               "--label", self.label, self.network)
         for role, client in sorted(self.clients.items()):
             cmd = WEB if role == "outside" else [SERVICE_IMAGE, "sleep", "864000"]
-            lab.docker("run", "--detach", "--name", client["name"], "--label", self.label,
-                       "--network", self.network, "--ip", client["ipv4"], "--ip6",
-                       client["ipv6"], *cmd)
-        lab.wait_for(lambda: lab.dockerd_running(self.node), timeout=120,
-                     what="dockerd in %s" % self.node)
-        save = subprocess.Popen(["docker", "save", SERVICE_IMAGE], stdout=subprocess.PIPE)
-        load = subprocess.run(["docker", "exec", "-i", self.node, "docker", "load"],
-                              stdin=save.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              check=False)
-        save.stdout.close()
-        if save.wait() != 0 or load.returncode != 0:
-            raise lab.LabError("loading %s into %s failed: %s"
-                               % (SERVICE_IMAGE, self.node, load.stderr))
-        fd, self.inventory = tempfile.mkstemp(prefix=self.prefix + "-", suffix=".json")
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"all": {"hosts": {self.node: {
-                "ansible_connection": "community.docker.docker",
-                "ansible_python_interpreter": "/usr/bin/python3"}}}}, fh)
+            docker("run", "--detach", "--name", client["name"], "--label", self.label,
+                   "--network", self.network, "--ip", client["ipv4"], "--ip6",
+                   client["ipv6"], *cmd)
+        nodes.start_node(self.node, self.image, "--label", self.label, "--network", self.network,
+                         "--ip", self.address4, "--ip6", self.address6, hostname="node",
+                         boot=LEGACY + "; " if self.legacy else "")
+        self.inventory = playbook.write_inventory([self.node], self.prefix + "-")
         return self
 
     # -- the node ---------------------------------------------------------------------
     def sh(self, script, check=True, timeout=120):
         """Run a shell script in the node; its stdout."""
-        return lab.node_sh(self.node, script, check=check, timeout=timeout).stdout
+        return nodes.node_sh(self.node, script, check=check, timeout=timeout).stdout
 
     def docker(self, *args, **kwargs):
         """The node's own docker CLI."""
-        return lab.docker("exec", self.node, "docker", *args, **kwargs).stdout.strip()
+        return docker("exec", self.node, "docker", *args, **kwargs).stdout.strip()
 
     def background(self, script):
         """Start ``script`` detached in the node; its pid (stopped by ``stop_helpers``)."""
@@ -222,10 +185,10 @@ class Lab(object):
         return out
 
     def wait_published(self, containers, ports, timeout=90):
-        lab.wait_published(self.node, containers, ports, timeout=timeout)
+        nodes.wait_published(self.node, containers, ports, timeout=timeout)
 
     def restart_dockerd(self):
-        lab.restart_dockerd(self.node, DOCKERD)
+        nodes.restart_dockerd(self.node)
 
     # -- other writers ----------------------------------------------------------------
     def _foreign(self, op):
@@ -255,14 +218,14 @@ class Lab(object):
         self.background(CHURN.format(net=CHURN_NET, image=SERVICE_IMAGE))
         results = []
         try:
-            lab.wait_for(lambda: self.churn_count() >= 1, timeout=60, what="the churn loop")
+            wait_for(lambda: self.churn_count() >= 1, timeout=60, what="the churn loop")
             for args in policies:
                 results.append(self.module(module, args))
             rounds = self.churn_count()
         finally:
             self.sh("touch /tmp/dg-rel-churn.stop")
             # (its shell is never reaped in a node whose PID 1 is sleep: no kill -0)
-            lab.wait_for(lambda: self.sh("test -e /tmp/dg-rel-churn.done && echo done",
+            wait_for(lambda: self.sh("test -e /tmp/dg-rel-churn.done && echo done",
                                          check=False).strip() == "done",
                          timeout=60, what="the churn loop to stop")
             self.helpers = []
@@ -275,13 +238,13 @@ class Lab(object):
         return self.address4 if family == "ipv4" else self.address6
 
     def probe(self, role, port, family="ipv4", timeout=2):
-        return lab.probe(self.clients[role]["name"], self.target(family), port, timeout)["reached"]
+        return probe(self.clients[role]["name"], self.target(family), port, timeout)["reached"]
 
     def probes(self, wanted, timeout=2):
         """``wanted``: {(role, port, family): reached?}. Returns the lines that differ."""
         jobs = [(self.clients[role]["name"], self.target(family), port)
                 for role, port, family in sorted(wanted)]
-        results = lab.probe_many(jobs, timeout=timeout)
+        results = probe_many(jobs, timeout=timeout)
         wrong = []
         for (role, port, family), job in zip(sorted(wanted), jobs):
             got = results[job]["reached"]
@@ -292,13 +255,6 @@ class Lab(object):
         return wrong
 
     # -- Ansible ----------------------------------------------------------------------
-    def _env(self):
-        return dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
-                    ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
-                    ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_NOCOLOR="1",
-                    ANSIBLE_DEPRECATION_WARNINGS="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
-                    ANSIBLE_HOST_KEY_CHECKING="0", ANSIBLE_PIPELINING="1")
-
     def start_tasks(self, tasks):
         """Start a playbook of ``tasks`` (dicts; each gets ignore_errors) on the node."""
         play = [{"hosts": "all", "gather_facts": False,
@@ -306,9 +262,8 @@ class Lab(object):
         fd, path = tempfile.mkstemp(prefix=self.prefix + "-play-", suffix=".yml")
         with os.fdopen(fd, "w") as fh:
             json.dump(play, fh)
-        binary = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
-        proc = subprocess.Popen([binary if os.path.exists(binary) else "ansible-playbook",
-                                 "-i", self.inventory, path], env=self._env(),
+        proc = subprocess.Popen([playbook.binary("ansible-playbook"), "-i", self.inventory, path],
+                                env=playbook.env(ANSIBLE_PIPELINING="1"),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 universal_newlines=True)
         return Run(self, proc, path, len(tasks))

@@ -1,12 +1,12 @@
 # -*- coding: utf-8 -*-
 """Capture what docker_network_facts reads, as fixtures (stdlib only: runs in lab nodes).
 
-    docker exec -i NODE python3 - < tests/integration/docker_capture.py > bundle.json
+    docker exec -i NODE python3 - < tests/lab/docker_capture.py > bundle.json
 
 Prints one JSON object: the Engine API answers (``/version``, ``/info``,
 ``/containers/json?all=1``, ``/containers/{id}/json``, ``/networks``,
 ``/networks/{id}``, ``/services`` on a swarm manager), ``ip -j addr show``, ``ss -Hltnup``, the dockerd command line and the
-``/proc/<pid>/cgroup`` of every listening process. ``docker_lab.py capture`` splits it
+``/proc/<pid>/cgroup`` of every listening process. ``python -m tests.lab capture`` (tests/lab/scenario.py) splits it
 into tests/fixtures/docker/<engine>/.
 """
 
