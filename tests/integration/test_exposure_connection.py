@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from netns import can_use_netns, namespace, sh
+from tests.lab.netns import can_use_netns, namespace, sh
 
 from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure
 from ansible_collections.dockerguard.firewall.plugins.module_utils._iptables import parse_save

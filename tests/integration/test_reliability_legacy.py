@@ -88,7 +88,7 @@ def hold_lock(lab, seconds):
     pid = lab.background("exec flock -o %s sleep %d" % (LOCK, seconds))
     wait_for(lambda: lab.sh("flock -n %s true || echo held" % LOCK,
                             check=False).strip() == "held",
-         timeout=10, what="the lock holder")
+             timeout=10, what="the lock holder")
     return pid
 
 

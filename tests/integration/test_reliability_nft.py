@@ -484,7 +484,7 @@ def test_case4_nft_ignores_the_xtables_lock(node):
     try:
         wait_for(lambda: node.sh("flock -n /run/xtables.lock true || echo held",
                                  check=False).strip() == "held",
-             timeout=10, what="the lock holder")
+                 timeout=10, what="the lock holder")
         started = time.time()
         res = apply(node, policy(node, action="reject"), timeout=60)
         took = time.time() - started
@@ -529,7 +529,7 @@ def confirm_loop(lab, run, timeout):
     """
     wait_for(lambda: lab.sh("test -e %s.applied && echo yes" % CONFIRM,
                             check=False).strip() == "yes",
-         timeout=60, what="the change to be applied")
+             timeout=60, what="the change to be applied")
     applied = time.time()
     lab.docker("run", "-d", "--name", "during", "-p", "8095:80", *rl.WEB)
     confirmed = False
@@ -592,7 +592,7 @@ def test_case13_lockout_policy_rolled_back_docker_rules_created_meanwhile_remain
 def confirm_loop_keep(lab, run):
     wait_for(lambda: lab.sh("test -e %s.applied && echo yes" % CONFIRM,
                             check=False).strip() == "yes",
-         timeout=60, what="the change to be applied")
+             timeout=60, what="the change to be applied")
     applied = time.time()
     confirmed = False
     while not confirmed and time.time() - applied < 15:

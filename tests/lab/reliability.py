@@ -11,7 +11,8 @@ alternative set to the legacy backend before its dockerd starts. The modules run
 node through a real ``ansible`` / ``ansible-playbook`` with the
 ``community.docker.docker`` connection, as a user runs them.
 
-Probes, dockerd stop/start and waits are those of ``tests.lab.probe`` / ``tests.lab.node``. ``saves()`` gives ``iptables-save`` and ``ip6tables-save`` without comments
+Probes, dockerd stop/start and waits are those of ``tests.lab.probe`` / ``tests.lab.node``.
+``saves()`` gives ``iptables-save`` and ``ip6tables-save`` without comments
 and with counters zeroed, so before/after comparisons are exact.
 
 Names: ``dg-rel-<id>-<tag>-...`` with the lab id of ``tests.lab.fleet``
@@ -226,8 +227,8 @@ class Lab(object):
             self.sh("touch /tmp/dg-rel-churn.stop")
             # (its shell is never reaped in a node whose PID 1 is sleep: no kill -0)
             wait_for(lambda: self.sh("test -e /tmp/dg-rel-churn.done && echo done",
-                                         check=False).strip() == "done",
-                         timeout=60, what="the churn loop to stop")
+                                     check=False).strip() == "done",
+                     timeout=60, what="the churn loop to stop")
             self.helpers = []
             self.sh("docker rm -f churn-a churn-b >/dev/null 2>&1; "
                     "docker network rm churn-net >/dev/null 2>&1; true", check=False)

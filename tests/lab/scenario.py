@@ -236,6 +236,8 @@ def capture(node):
     with open(CAPTURE, "rb") as fh:
         proc = run(["docker", "exec", "-i", node, "python3", "-"], input=fh.read(), text=False)
     return json.loads(proc.stdout.decode("utf-8"))
+
+
 def write_fixtures(bundle, outdir):
     """Split a capture bundle into the files a user would save from the CLI."""
     if not os.path.isdir(outdir):
