@@ -12,15 +12,21 @@ engine walks it the way the kernel does::
                   a Docker bridge subnet -> mangle/filter/security FORWARD (-o that bridge)
                                             -> mangle POSTROUTING -> the container
                   127.0.0.0/8 from outside lo without route_localnet: dropped (martian)
-      -> the reply (SYN-ACK, ESTABLISHED, ctdir REPLY) back to the client: raw/mangle
-         PREROUTING and FORWARD from the bridge, or OUTPUT from the host; a connection
-         whose reply is dropped does not reach the port either
+      -> the rest of a TCP connection (``EXCHANGE``), each packet with the conntrack
+         state, status, direction and flags it really has:
+         the SYN-ACK back to the client (raw/mangle PREROUTING and FORWARD from the
+         bridge, or OUTPUT from the host), the client's ACK and request (raw/mangle
+         PREROUTING, translated by conntrack - no nat chain -, then the SYN's route),
+         the server's answer; a later packet that finds no connection (NOTRACK, another
+         CT zone) is not translated. A packet no rule tells from an earlier one of the
+         same direction is not walked again (``CompiledRuleset._sensitivity``).
 
 and answers ``exposed`` / ``filtered`` / ``unknown`` with the trace of the rules that
-decided (``explain(result)`` prints it as the packet's path). A rule it cannot evaluate
-(unknown match, ipset without members, a mark nobody set) is tried both ways: when both
-give the same verdict the rule did not matter, else the verdict is ``unknown`` naming
-the rule. Never a guess.
+decided (``explain(result)`` prints it as the packet's path; ``packet`` names the packet
+of the exchange that was stopped). A rule it cannot evaluate (unknown match, ipset
+without members, a mark HMARK hashed) is tried both ways: when both give the same
+verdict the rule did not matter, else the verdict is ``unknown`` naming the rule.
+Never a guess.
 
 ``reachability(...)`` does the same walk for every source address at once (interval
 arithmetic over the address space) and prints who reaches a port compactly:

@@ -11,8 +11,11 @@ source apart lets one walk decide for a whole range of sources at once.
 
 What a match sees is what the kernel shows it at that hook: ``--dport`` and ``-d`` the
 current (post-DNAT in FORWARD/INPUT) values, ``--ctorigdst``/``--ctorigdstport`` the
-original ones, a probe is a NEW connection (``--ctstate NEW``, ``DNAT`` once it was
-DNATed, ``--ctdir ORIGINAL``), and in ``raw`` there is no conntrack entry yet.
+original ones; conntrack state, status, direction and TCP flags are those of the
+packet of the exchange being walked (``PHASES``: the SYN is NEW, ``DNAT`` once it was
+DNATed; the SYN-ACK ESTABLISHED and SEEN_REPLY; the client's ACK and request and the
+server's answer ESTABLISHED and ASSURED). In ``raw`` no packet has a connection yet:
+``-m conntrack`` then decides on ``--ctstate`` alone (xt_conntrack).
 
 Pure Python, no Ansible import.
 """
