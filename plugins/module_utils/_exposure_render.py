@@ -113,9 +113,12 @@ def diagram(probe, target=None):
             now = packet_of(s, segment)
             if now != segment:
                 segment = now
-                current = {"kind": "reply", "table": "reply", "title": PACKET_TITLES[segment],
-                           "text": s["effect"], "lines": [], "verdict": None,
-                           "packet": segment}
+                title = PACKET_TITLES[segment]
+                text = s["effect"]
+                if text.startswith(title):  # "the client's ACK (...), in eth0"
+                    text = text[len(title):].lstrip(", :")
+                current = {"kind": "reply", "table": "reply", "title": title,
+                           "text": text, "lines": [], "verdict": None, "packet": segment}
                 boxes.append(current)
                 continue
             if segment is not None:
