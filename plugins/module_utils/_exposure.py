@@ -603,7 +603,9 @@ class Engine(object):
         a DNATed connection is not translated (the SYN-ACK reaches the client from the
         container's address, the ACK goes to the host's port): the connection fails. An
         untracked client packet of a connection without DNAT goes on (its state is
-        UNTRACKED); other cases are not modelled (``unknown`` naming the rule)."""
+        UNTRACKED). Other cases are not modelled (``unknown`` naming the rule): a client
+        packet in another zone starts a connection of its own there (conntrack picks up
+        a mid-stream ACK), which walks the nat chains again."""
         out = []
         for s, p, t, by in pieces:
             czone = p.czone or NO_ZONE
@@ -617,7 +619,7 @@ class Engine(object):
                 out.append((s, p.replace(ct=True), t, by))
                 continue
             what = PACKETS[p.phase]
-            if p.dnat:
+            if p.dnat and (p.untracked or p.reply):
                 reason = ("%s %s: it finds no connection, so conntrack does not translate it "
                           "(DNAT): the connection fails" % (what, why))
                 t = _route_step(t, reason)

@@ -304,3 +304,15 @@ def test_non_contiguous_mask_matches_as_the_kernel_does():
     assert reach.startswith("10.250.0.0/30, 10.250.1.0/30, "), reach
     assert docker2010("-A DOCKER-USER -d 172.18.0.2/255.255.0.255 -j DROP").evaluate(
         probe("10.250.0.10"))["verdict"] == "filtered"
+
+
+def test_a_client_packet_in_another_zone_is_not_modelled():
+    raw = RAW % "-A PREROUTING -p tcp -m tcp ! --syn -j CT --zone 2"
+    r = docker2010(extra=raw).evaluate(probe("10.250.0.20"))
+    # the SYN-ACK in zone 2 finds no connection: not un-DNATed, the connection fails
+    assert (r["verdict"], r["packet"], r["decided_by"]) == ("filtered", "syn-ack",
+                                                            "raw/PREROUTING#1 (reply)")
+    raw = RAW % "-A PREROUTING -i eth0 -p tcp -m tcp ! --syn -j CT --zone 2"
+    r = docker2010(extra=raw).evaluate(probe("10.250.0.20"))
+    assert (r["verdict"], r["packet"], r["decided_by"]) == ("unknown", "ack",
+                                                            "raw/PREROUTING#1")
