@@ -30,6 +30,7 @@ import time
 
 import pytest
 
+from ansible_collections.dockerguard.firewall.plugins.filter.module_utils_files import module_utils_files
 from tests.lab import reliability as rl
 from tests.lab.engine import docker, wait_for
 from tests.lab.node import install_sdk
@@ -263,7 +264,10 @@ def test_case6_bad_rule_in_the_middle_leaves_both_families_unchanged(node):
     lib = "/tmp/dg-rel-module-utils"
     target = lib + "/ansible_collections/dockerguard/firewall/plugins/module_utils"
     node.sh("mkdir -p %s" % target)
-    for name in ("_iptables.py", "_allowlist.py", "_policy.py", "_chain_apply.py"):
+    # what the script imports, and what those import (read from the code)
+    for name in set(module_utils_files("_chain_apply") + module_utils_files("_policy")):
+        docker("cp", os.path.join(ROOT, "plugins", "module_utils", name),
+               "%s:%s/%s" % (node.node, target, name))
         docker("cp", os.path.join(ROOT, "plugins", "module_utils", name),
                "%s:%s/%s" % (node.node, target, name))
     changed = policy(node, entries=policy(node)["entries"][::-1])   # same rules, reordered
