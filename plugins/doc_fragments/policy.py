@@ -15,6 +15,13 @@ options:
   entries:
     description:
       - The allow-lists, one per group of ports.
+      - Two entries that match the same packets (a port both cover, a protocol both
+        cover - C(all) covers C(tcp) and C(udp) - and an interface both match, no
+        I(interfaces) being every interface) must have the same allow-list and action,
+        else the policy is refused naming both entries and the port. The chain stops at
+        the first entry's deny, so the second entry's sources would be dropped without a
+        word; merging them would silently widen who reaches the first entry's ports. Give
+        each port's sources in one entry.
     type: list
     elements: dict
     default: []
@@ -49,6 +56,10 @@ options:
           - Restrict the entry to traffic arriving on these interfaces (C(eth0),
             wildcard C(eth+)). Default, every interface (in DOCKER-USER, every one that
             is not a Docker bridge).
+          - Names follow the kernel's rules - 1 to 15 bytes (a trailing C(+) included),
+            not C(.) or C(..), no C(/), C(:) or whitespace - within letters, digits and
+            C(_.@-), not starting with C(-). An alias label such as C(eth0:1) is refused:
+            it names an address, not an interface, and a rule on it would never match.
         type: list
         elements: str
       action:
@@ -72,6 +83,7 @@ options:
     description:
       - Families to apply, each in one C(iptables-restore --noflush) transaction (IPv4
         through iptables, IPv6 through ip6tables).
+      - An empty list is refused (it would write nothing and report success).
     type: list
     elements: str
     choices: [ipv4, ipv6]

@@ -111,8 +111,8 @@ def parse_ip_addr_json(data):
 
 
 _ONELINE_ADDR = re.compile(
-    r"^(\d+):\s+(\S+?)(?:@\S+)?\s+(inet6?)\s+([0-9a-fA-F.:]+)(?:/(\d+))?(.*)$")
-_ONELINE_LINK = re.compile(r"^(\d+):\s+(\S+?)(?:@\S+)?:\s+<([^>]*)>(.*)$")
+    r"^(\d+):\s+(\S+?)(?:@\S+)?\s+(inet6?)\s+([0-9a-fA-F.:]+)(?:/(\d+))?(.*)\Z")
+_ONELINE_LINK = re.compile(r"^(\d+):\s+(\S+?)(?:@\S+)?:\s+<([^>]*)>(.*)\Z")
 
 
 def parse_ip_oneline(addr_text, link_text=None):

@@ -7,7 +7,8 @@
 the role deployed earlier (its registry file) and the Ansible session's environment,
 and gives the role everything it decides on:
 
-- ``specs``: the service's ports as ``PORT/PROTO`` (checked by ``_allowlist``);
+- ``specs``: the service's ports as ``PORT/PROTO`` (these and the service's name are
+  checked by ``_allowlist``);
 - ``conflicts``: why another container, process or service of the role already owns
   one of those ports (host networking cannot share a port);
 - ``ssh_sources`` / ``ssh_port``: the controller's address and the SSH port as the host
@@ -119,6 +120,7 @@ def plan(docker_facts, name, ports, registry=None, allow=None, entries=None, sta
         raise check.PolicyError("docker facts must be the docker_network_facts model "
                                 "(ansible_facts.docker_network), got %s"
                                 % type(docker_facts).__name__)
+    check.container_name(name, "host_network_name")
     check.choice(state, ("present", "absent"), "host_network_state")
     specs = check.port_specs(ports or [], "host_network_ports")
     restrict = state == "present" and firewall

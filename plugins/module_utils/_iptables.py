@@ -111,14 +111,14 @@ KNOWN_MATCHES = {
              "kerneltz", "contiguous"),
 }
 
-_COUNTERS = re.compile(r"^\[(\d+):(\d+)\]$")
-_SAFE_TOKEN = re.compile(r"^[A-Za-z0-9_-]+$")  # xtables_save_string() leaves these bare
+_COUNTERS = re.compile(r"^\[(\d+):(\d+)\]\Z")
+_SAFE_TOKEN = re.compile(r"^[A-Za-z0-9_-]+\Z")  # xtables_save_string() leaves these bare
 # A "quoted string" (backslash escapes inside) standing alone, or a bare token.
-_TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"(?=\s|$)|(\S+)')
+_TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"(?=\s|\Z)|(\S+)')
 _UNESCAPE = re.compile(r"\\(.)")
 _ESCAPE = re.compile(r"[\\\"']")  # what xtables_save_string() escapes
-_APPEND = re.compile(r"^(?:-A|--append)\s+(\S+)\s*(.*)$")
-_SPEC_COUNTERS = re.compile(r"\s-c\s+\d+\s+\d+(?=\s|$)")
+_APPEND = re.compile(r"^(?:-A|--append)\s+(\S+)\s*(.*)\Z")
+_SPEC_COUNTERS = re.compile(r"\s-c\s+\d+\s+\d+(?=\s|\Z)")
 
 
 class _Quoted(str):

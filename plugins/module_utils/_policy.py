@@ -92,6 +92,7 @@ def validate(entries, default="allow", action="drop", chain="DOCKERGUARD",
                            for i in check.as_list(raw.get("interfaces") or [], where + ".interfaces")],
             "action": check.choice(raw.get("action") or action, ACTIONS, where + ".action"),
         })
+    check.distinct_ports(policy["entries"])
     return policy
 
 

@@ -37,7 +37,9 @@ import argparse
 import json
 import sys
 
-from ansible_collections.dockerguard.firewall.plugins.module_utils._chain_apply import TOOLS
+from ansible_collections.dockerguard.firewall.plugins.module_utils._allowlist import (
+    families as check_families,
+)
 from ansible_collections.dockerguard.firewall.plugins.module_utils._cmd_runner import CmdRunner
 from ansible_collections.dockerguard.firewall.plugins.module_utils._policy import (
     DEFAULT_BRIDGES,
@@ -76,16 +78,11 @@ def load(saved, where="saved policy"):
         policy = validate(saved.get("entries") or [], saved.get("default", "allow"),
                           saved.get("action", "drop"), saved.get("chain", "DOCKERGUARD"),
                           saved.get("bridges", list(DEFAULT_BRIDGES)))
-    families = saved.get("families", ["ipv4"])
-    if not isinstance(families, list):
-        raise PolicyError("%s: families: %r should be a list" % (where, families))
-    for family in families:
-        if family not in TOOLS:
-            raise PolicyError("%s: families: %r is not ipv4 or ipv6" % (where, family))
+    families = check_families(saved.get("families", ["ipv4"]), "%s: families" % where)
     wait = saved.get("wait", 10)
     if isinstance(wait, bool) or not isinstance(wait, int) or wait < 0:
         raise PolicyError("%s: wait: %r is not a number of seconds" % (where, wait))
-    return policy, list(dict.fromkeys(families)), wait
+    return policy, families, wait
 
 
 def main(argv=None, config=None, prog="dockerguard-apply", runner=None, out=None, err=None):

@@ -129,6 +129,7 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.dockerguard.firewall.plugins.module_utils._allowlist import families
 from ansible_collections.dockerguard.firewall.plugins.module_utils._policy import (
     HOOK_DOCKER_USER,
     PolicyError,
@@ -154,6 +155,7 @@ def main():
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
     try:
+        families(p["families"])
         policy = validate(p["entries"], p["default"], p["action"], p["chain"], p["bridges"],
                           hook=HOOK_DOCKER_USER)
     except PolicyError as exc:

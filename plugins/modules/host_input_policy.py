@@ -105,6 +105,7 @@ rolled_back:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.dockerguard.firewall.plugins.module_utils._allowlist import families
 from ansible_collections.dockerguard.firewall.plugins.module_utils._policy import (
     HOOK_INPUT,
     PolicyError,
@@ -130,6 +131,7 @@ def main():
     if p["rollback_timeout"] < 0:
         module.fail_json(msg="rollback_timeout: %d is negative" % p["rollback_timeout"])
     try:
+        families(p["families"])
         policy = validate(p["entries"], "allow", p["action"], p["chain"], bridges=[],
                           hook=HOOK_INPUT, ssh_port=p["ssh_port"], ssh_sources=p["ssh_sources"])
     except PolicyError as exc:

@@ -92,3 +92,50 @@ def test_the_audit_and_the_policy_share_the_validator():
         assert str(from_audit.value).split(": ", 1)[1] == str(from_policy.value).split(": ", 1)[1]
     with pytest.raises(ValueError, match="did you mean 10.0.0.0/8"):
         audit.normalize_expected([{"ports": [1], "from": ["10.0.0.1/8"]}])
+
+
+def test_families():
+    assert check.families(["ipv6", "ipv4", "ipv6"]) == ["ipv6", "ipv4"]
+    with pytest.raises(PolicyError, match="families: an empty list would write nothing"):
+        check.families([])
+    with pytest.raises(PolicyError, match="families: 'ipv5' is not ipv4 or ipv6"):
+        check.families(["ipv5"])
+    with pytest.raises(PolicyError, match="should be a list"):
+        check.families("ipv4")
+
+
+@pytest.mark.parametrize("value", ["eth0:1", "eth0\n", ".", "a/b", "-x", "x" * 16, 5])
+def test_interface_refusals_name_the_value(value):
+    with pytest.raises(PolicyError) as err:
+        check.interface(value, "bridges")
+    assert str(err.value).startswith("bridges: %r is not an interface name" % (value,))
+
+
+@pytest.mark.parametrize("func,value", [
+    (check.chain, "DOCKERGUARD\n"), (lambda v: check.name(v, "n"), "web\n"),
+    (lambda v: check.container_name(v, "n"), "web\n"),
+    (lambda v: check.port_range(v, "p"), "80\n80"), (lambda v: check.port_spec(v, "p"), "80/tcp\nx"),
+])
+def test_no_trailing_newline_passes(func, value):
+    with pytest.raises(PolicyError):
+        func(value)
+
+
+def test_overlap_is_judged_on_port_protocol_and_interface():
+    def norm(**kw):
+        e = {"name": "x", "ports": [(80, 80)], "protocol": "tcp", "allow": ["10.0.0.0/8"],
+             "interfaces": [], "action": "drop"}
+        e.update(kw)
+        return e
+    refused = [(norm(), norm(name="y", allow=["::/0"])),
+               (norm(interfaces=["eth0"]), norm(name="y", allow=["::/0"], interfaces=["eth+"])),
+               (norm(interfaces=["wg+"]), norm(name="y", allow=["::/0"], interfaces=["w+"])),
+               (norm(protocol="all"), norm(name="y", protocol="udp", allow=["::/0"]))]
+    for pair in refused:
+        with pytest.raises(PolicyError, match="both cover 80/"):
+            check.distinct_ports(list(pair))
+    allowed = [(norm(interfaces=["eth0"]), norm(name="y", allow=["::/0"], interfaces=["eth1"])),
+               (norm(interfaces=["eth0"]), norm(name="y", allow=["::/0"], interfaces=["eth1+"])),
+               (norm(), norm(name="y", ports=[(81, 90)], allow=["::/0"]))]
+    for pair in allowed:
+        assert check.distinct_ports(list(pair)) == list(pair)

@@ -116,6 +116,8 @@ def test_given_ssh_settings_win():
     ({"ports": [8080, "8080/tcp"]}, "a port is listed twice: 8080/tcp"),
     ({"allow": []}, "host_network_allow is empty: name the sources that may reach 7000/tcp"),
     ({"state": "gone"}, "host_network_state: 'gone' is not one of present, absent"),
+    ({"name": "web\n"}, "host_network_name: 'web\\n' is not a container name"),
+    ({"name": "-web"}, "host_network_name: '-web' is not a container name"),
     ({"model": {"networks": []}}, "docker facts must be the docker_network_facts model"),
 ])
 def test_refused_with_the_value(kw, message):

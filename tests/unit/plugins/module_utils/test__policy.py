@@ -142,3 +142,82 @@ def test_payloads_touch_only_our_chain_and_jump():
         "*filter\n:DOCKER-USER - [0:0]\n:DG - [0:0]\n")
     assert policy.removal_payload("DG", jump_count=1) == (
         "*filter\n-D DOCKER-USER -j DG\n-F DG\n-X DG\nCOMMIT\n")
+
+
+# --- issue 13, class 2: nothing Linux or iptables refuses gets past validation ----------
+
+@pytest.mark.parametrize("iface, why", [
+    ("eth0:1", "':'"),                  # an alias label, not an interface: Linux refuses ':'
+    ("eth0\n", "newline"),              # '$' used to accept a trailing newline
+    ("eth0 ", "whitespace"),
+    ("eth/0", "'/'"),
+    (".", "'.' and '..'"),
+    ("..", "'.' and '..'"),
+    ("..+", "'.' and '..'"),
+    ("-eth0", "starts with '-'"),
+    ("", "empty"),
+    ("++", "'+'"),
+    ("eth+0", "'+'"),
+    ("veth1234567890ab", "at most 15"),  # 16 bytes (IFNAMSIZ - 1 = 15)
+    ("veth123456789ab+", "at most 15"),  # 15 + the wildcard: iptables refuses
+    (u"\u00e9th01234567890a", "at most 15"),  # 15 characters, 16 bytes
+])
+def test_interface_names_follow_the_kernel(iface, why):
+    for kwargs in ({"bridges": [iface]}, {}):
+        entries = [entry(interfaces=[iface])] if not kwargs else [entry()]
+        with pytest.raises(policy.PolicyError) as err:
+            policy.validate(entries, **kwargs)
+        assert repr(iface) in str(err.value) and why in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize("iface", ["eth0", "eth0.100", "br-+", "wg+", "+", "veth1234567890a",
+                                   "veth123456789a+", "docker_gwbridge", "en@x", "a..b"])
+def test_interface_names_linux_accepts_still_pass(iface):
+    assert policy.validate([entry(interfaces=[iface])])["entries"][0]["interfaces"] == [iface]
+
+
+@pytest.mark.parametrize("kwargs, entries, named", [
+    ({}, [entry(name="web\n")], "'web\\n'"),
+    ({"chain": "DOCKERGUARD\n"}, [entry()], "'DOCKERGUARD\\n'"),
+    ({"chain": "DOCKERGUARD-IN\n"}, [entry()], "'DOCKERGUARD-IN\\n'"),
+    ({}, [entry(ports=["8080\n8081"])], "8080\\n8081"),
+])
+def test_a_trailing_newline_is_refused(kwargs, entries, named):
+    with pytest.raises(policy.PolicyError) as err:
+        policy.validate(entries, **kwargs)
+    assert named in str(err.value)
+
+
+@pytest.mark.parametrize("second, covered", [
+    (entry(name="b", allow=["10.99.0.0/16"]), "8080/tcp"),
+    (entry(name="b", ports=["8000-8100"], allow=["10.99.0.0/16"]), "8080/tcp"),
+    (entry(name="b", protocol="all", allow=["10.99.0.0/16"]), "8080/tcp"),
+    (entry(name="b", interfaces=["eth+"], allow=["10.99.0.0/16"]), "8080/tcp"),
+    (entry(name="b", allow=["10.250.0.0/24", "10.99.0.0/16"]), "8080/tcp"),
+    (entry(name="b", action="reject"), "8080/tcp"),
+])
+def test_two_entries_on_one_port_with_different_allow_lists_are_refused(second, covered):
+    """The first entry's deny would drop the second entry's sources: refused, naming both
+    entries and the port, rather than merged behind the user's back."""
+    first = entry(name="a", interfaces=["eth0"]) if second.get("interfaces") else entry(name="a")
+    with pytest.raises(policy.PolicyError) as err:
+        policy.validate([first, second])
+    text = str(err.value)
+    assert "entries[1] ('a')" in text and "entries[2] ('b')" in text and covered in text, text
+
+
+@pytest.mark.parametrize("second", [
+    entry(name="b", protocol="udp", allow=["10.99.0.0/16"]),      # another protocol
+    entry(name="b", ports=[8081], allow=["10.99.0.0/16"]),        # another port
+    entry(name="b", ports=["8081-8090"], allow=["10.99.0.0/16"]),
+    entry(name="b", allow=["10.250.0.0/24"]),                     # the same allow-list
+    entry(name="b", allow=["10.250.0.0/24", "10.250.0.0/24"]),
+])
+def test_entries_that_do_not_overlap_or_agree_pass(second):
+    assert len(policy.validate([entry(name="a"), second])["entries"]) == 2
+
+
+def test_entries_on_different_interfaces_do_not_overlap():
+    pol = policy.validate([entry(name="a", interfaces=["eth0"]),
+                           entry(name="b", interfaces=["eth1", "wg+"], allow=["10.99.0.0/16"])])
+    assert len(pol["entries"]) == 2

@@ -125,6 +125,9 @@ def test_a_refused_restore_is_an_error_and_changes_nothing(tmp_path):
     (dict(INPUT_POLICY, format=2), "unknown format 2"),
     (dict(INPUT_POLICY, hook="OUTPUT"), "'OUTPUT' is not DOCKER-USER or INPUT"),
     (dict(INPUT_POLICY, families=["ipv5"]), "'ipv5' is not ipv4 or ipv6"),
+    (dict(INPUT_POLICY, families=[]), "families: an empty list would write nothing"),
+    (dict(INPUT_POLICY, entries=[{"name": "a", "ports": [80], "allow": ["10.0.0.0/8"],
+                                  "interfaces": ["eth0:1"]}]), "'eth0:1'"),
     (dict(INPUT_POLICY, ssh_sources=["10.250.9.300"]), "10.250.9.300"),
     (dict(INPUT_POLICY, wait="soon"), "wait: 'soon'"),
 ])
