@@ -58,7 +58,7 @@ options:
             is not a Docker bridge).
           - Names follow the kernel's rules - 1 to 15 bytes (a trailing C(+) included),
             not C(.) or C(..), no C(/), C(:) or whitespace - within letters, digits and
-            C(_.@-), not starting with C(-). An alias label such as C(eth0:1) is refused:
+            C(_.@-), not starting with C(-). An alias label such as C(eth0:1) is refused -
             it names an address, not an interface, and a rule on it would never match.
         type: list
         elements: str
