@@ -58,7 +58,7 @@ def test_what_linux_refuses_is_refused_and_nothing_is_written(module):
                  "      register: good\n"
                  "    - name: Read IPv6 after the good policy\n"
                  "      ansible.builtin.command: ip6tables-save\n"
-                 "      register: save6\n"
+                 "      register: good6\n"
                  "      changed_when: false\n" % (module, json.dumps(good)))
         for k, (change, _message) in enumerate(BAD):
             args = dict(good, **change)
@@ -75,7 +75,7 @@ def test_what_linux_refuses_is_refused_and_nothing_is_written(module):
                       % (k, module, json.dumps(args), k, k, k))
         tasks += ("    - name: Collect\n"
                   "      ansible.builtin.set_fact:\n"
-                  "        out: {good: '{{ good }}', save6: '{{ save6.stdout }}', bad: [%s], saves: [%s]}\n"
+                  "        out: {good: '{{ good }}', good6: '{{ good6.stdout }}', bad: [%s], saves: [%s]}\n"
                   % (", ".join("'{{ bad%d }}'" % k for k in range(len(BAD))),
                      ", ".join("'{{ save%d.stdout }}'" % k for k in range(len(BAD)))))
         _rc, out, log = playbook(tasks, ns=ns)
@@ -90,5 +90,5 @@ def test_what_linux_refuses_is_refused_and_nothing_is_written(module):
             assert strip(save) == after_good, change     # nothing written after the refusal
         final4, final6 = saves(ns)
         assert strip(final4) == after_good
-        assert strip(final6) == strip(out["save6"])
+        assert strip(final6) == strip(out["good6"])
         assert ("-A %s -s fd00:250::/64" % chain) in final6
