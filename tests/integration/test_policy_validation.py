@@ -14,7 +14,7 @@ import json
 import pytest
 
 from ansible_run import playbook
-from netns import can_use_netns, namespace, sh
+from tests.lab.netns import can_use_netns, namespace, sh
 
 pytestmark = pytest.mark.skipif(bool(can_use_netns()), reason=str(can_use_netns()))
 
