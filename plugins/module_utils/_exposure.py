@@ -311,7 +311,8 @@ def _packet(p):
                   proto=PROTOCOLS[p["protocol"]], dst=dst, dport=p["dport"], sport=p.get("sport"),
                   orig_dst=dst, orig_dport=p["dport"], dnat=False, mark=mark, ctmark=(0, 0),
                   ct=False, untracked=False, icmp_type=p.get("icmp_type"), local=False,
-                  reply=False, phase="syn", zone=NO_ZONE, czone=None, ttl=None, xlat=None)
+                  reply=False, phase="syn", zone=NO_ZONE, czone=None, ttl=None, xlat=None,
+                  cnotrack=None)
 
 
 def _rulesets(rulesets):
@@ -538,16 +539,12 @@ class Engine(object):
         pieces that pass."""
         todo = []
         for s, p, t, by in pieces:
-            if p.untracked and phase == "syn-ack":
-                why = ("the connection is not tracked (NOTRACK by %s): its reply is a "
-                       "connection of its own, not evaluated" % p.untracked)
-                finals.append((s, _final("unknown", "unknown", p.untracked, t, why, p,
-                                         unknown_rule={"ref": p.untracked, "reason": why})))
-                continue
             client_iface = p.in_iface
             rp = p.replace(reply=True, phase=phase, in_iface=None if local else out_iface,
                            out_iface=client_iface, mark=WIRE_MARK, ct=False, local=False,
-                           zone=NO_ZONE, ttl=None, untracked=False)
+                           zone=NO_ZONE, ttl=None, untracked=False,
+                           cnotrack=p.cnotrack or (p.untracked if phase == "syn-ack"
+                                                   else None))
             if t is not False:
                 label = "reply" if phase == "syn-ack" else "reply (%s)" % PACKETS[phase]
                 t = _route_step(t, "%s %s -> client, ESTABLISHED, %s out %s" % (
@@ -603,11 +600,23 @@ class Engine(object):
         a DNATed connection is not translated (the SYN-ACK reaches the client from the
         container's address, the ACK goes to the host's port): the connection fails. An
         untracked client packet of a connection without DNAT goes on (its state is
-        UNTRACKED). Other cases are not modelled (``unknown`` naming the rule): a client
+        UNTRACKED), and so do the packets of a connection whose SYN was not tracked as
+        long as they are not tracked either. Other cases are not modelled (``unknown`` naming the rule): a client
         packet in another zone starts a connection of its own there (conntrack picks up
         a mid-stream ACK), which walks the nat chains again."""
         out = []
         for s, p, t, by in pieces:
+            if p.cnotrack:  # the SYN never made a connection
+                if p.untracked:
+                    out.append((s, p, t, by))  # no conntrack on either side: UNTRACKED
+                    continue
+                ref = p.cnotrack
+                reason = ("%s meets conntrack, but the SYN did not (NOTRACK by %s): conntrack "
+                          "takes it as INVALID or as a new connection, which is not modelled"
+                          % (PACKETS[p.phase], ref))
+                finals.append((s, _final("unknown", "unknown", ref, t, reason, p,
+                                         unknown_rule={"ref": ref, "reason": reason})))
+                continue
             czone = p.czone or NO_ZONE
             if p.untracked:
                 ref, why = p.untracked, "is not tracked (NOTRACK by %s)" % p.untracked

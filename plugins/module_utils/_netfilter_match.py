@@ -61,7 +61,8 @@ OPAQUE_TARGETS = frozenset(("QUEUE", "NFQUEUE", "TPROXY", "SYNPROXY", "MIRROR", 
 
 PACKET_FIELDS = ("family", "in_iface", "out_iface", "proto", "dst", "dport", "sport",
                  "orig_dst", "orig_dport", "dnat", "mark", "ctmark", "ct", "untracked",
-                 "icmp_type", "local", "reply", "phase", "zone", "czone", "ttl", "xlat")
+                 "icmp_type", "local", "reply", "phase", "zone", "czone", "ttl", "xlat",
+                 "cnotrack")
 
 # The packets of one TCP exchange: (TCP flags, ESTABLISHED, conntrack status) each has
 # when the rules see it. The SYN's connection is not yet confirmed; conntrack marks
@@ -100,6 +101,7 @@ class Packet(object):
     translated by conntrack after mangle PREROUTING). ``phase`` names the packet of the
     exchange (``PHASES``); ``untracked`` is the ref of the NOTRACK rule; ``zone`` is the
     packet's conntrack zone ``(number, ref of the CT rule)``, ``czone`` its connection's;
+    ``cnotrack`` the NOTRACK rule that kept the SYN out of conntrack (no connection);
     ``ttl`` is None (as the client sent it) or ``(lowest, highest, ref)`` after TTL/HL.
     """
 

@@ -120,6 +120,17 @@ RULESETS = {
     "raw: ! --ctstate NEW": ("2", {
         "raw": "-A PREROUTING -s 10.250.62.20/32 -m conntrack ! --ctstate NEW -j DROP"}),
     "NOTRACK of the reply": ("3", {"raw": "-A PREROUTING -i docker0 -j CT --notrack"}),
+    "NOTRACK both ways (host service)": ("3", {
+        "raw": "-A PREROUTING -p tcp -m tcp --dport 8086 -j CT --notrack\n"
+               "-A OUTPUT -p tcp -m tcp --sport 8086 -j CT --notrack",
+        "input": "-A INPUT -p tcp -m tcp --dport 8086 -m conntrack --ctstate UNTRACKED "
+                 "-j ACCEPT\n-A INPUT -p tcp -m tcp --dport 8086 -j DROP"}),
+    "NOTRACK both ways, only the SYN accepted": ("3", {
+        "raw": "-A PREROUTING -p tcp -m tcp --dport 8086 -j CT --notrack\n"
+               "-A OUTPUT -p tcp -m tcp --sport 8086 -j CT --notrack",
+        "input": "-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n"
+                 "-A INPUT -p tcp -m tcp --dport 8086 --syn -j ACCEPT\n"
+                 "-A INPUT -p tcp -m tcp --dport 8086 -j DROP"}),
     "CT zone of the request only": ("3", {
         "raw": "-A PREROUTING -p tcp -m tcp --dport 8080 -j CT --zone 1"}),
     "CT zone both ways": ("3", {

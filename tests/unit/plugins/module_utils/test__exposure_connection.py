@@ -316,3 +316,16 @@ def test_a_client_packet_in_another_zone_is_not_modelled():
     r = docker2010(extra=raw).evaluate(probe("10.250.0.20"))
     assert (r["verdict"], r["packet"], r["decided_by"]) == ("unknown", "ack",
                                                             "raw/PREROUTING#1")
+
+
+def test_a_service_not_tracked_both_ways_is_walked_untracked():
+    raw = RAW % ("-A PREROUTING -p tcp -m tcp --dport 8086 -j CT --notrack\n"
+                 "-A OUTPUT -p tcp -m tcp --sport 8086 -j CT --notrack")
+    e = host_input("-A INPUT -p tcp -m tcp --dport 8086 -m conntrack --ctstate UNTRACKED "
+                   "-j ACCEPT\n-A INPUT -p tcp -m tcp --dport 8086 -j DROP", raw)
+    assert e.evaluate(probe("10.250.0.20", dport=8086))["verdict"] == "exposed"
+    e = host_input("-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n"
+                   "-A INPUT -p tcp -m tcp --dport 8086 --syn -j ACCEPT\n"
+                   "-A INPUT -p tcp -m tcp --dport 8086 -j DROP", raw)
+    r = e.evaluate(probe("10.250.0.20", dport=8086))
+    assert (r["verdict"], r["packet"], r["decided_by"]) == ("filtered", "ack", "filter/INPUT#3")
