@@ -13,7 +13,7 @@ Input is what the Engine API (or the ``docker`` CLI) returns: ``/info``, ``/vers
                 "name", "operating_system", "kernel_version", "os_type", "rootless",
                 "iptables", "ip6tables", "userland_proxy", "default_bind_ip",
                 "settings_source": {"iptables": "cmdline|config|default|assumed|observed", ...},
-                "firewall_backend": "iptables|nftables|iptables+firewalld|none",
+                "firewall_backend": "iptables|iptables+firewalld|nftables|nftables+firewalld|none",
                 "firewall_backend_source": "reported|inferred",
                 "ipv4_forwarding", "swarm": {"state", "node_id", "node_address", "manager",
                                              "cluster_id"}},
@@ -510,6 +510,9 @@ def normalize_container(raw):
     if network_mode == "default":
         network_mode = "bridge"
     networks = []
+    # Only the per-network endpoints: API 1.52 (Docker 29) dropped the top-level
+    # NetworkSettings.IPAddress / Gateway / MacAddress ..., and they only ever held the
+    # default bridge's values.
     for net_name, ep in (settings.get("Networks") or {}).items():
         ep = ep or {}
         networks.append({

@@ -151,8 +151,13 @@ ansible_facts:
               V(cmdline), V(config) (daemon.json), V(default) (neither sets it),
               V(assumed) (Docker's default; the dockerd configuration could not be read)
               or V(observed) (seen from the listeners).
-            - C(firewall_backend) is what the API reports (V(reported), API 1.49+) or
+            - C(firewall_backend) is what the API reports (V(reported), API 1.49+: the
+              C(FirewallBackend.Driver) of C(docker info) - V(iptables),
+              V(iptables+firewalld), and with Docker 29's C(firewall-backend=nftables)
+              V(nftables) or V(nftables+firewalld)) or, from older engines,
               V(iptables) / V(iptables+firewalld) / V(none) (V(inferred)).
+            - Container addresses come from C(NetworkSettings.Networks), the only place
+              API 1.52 (Docker 29) still has them.
           type: dict
           sample:
             server_version: 28.5.2+dfsg4

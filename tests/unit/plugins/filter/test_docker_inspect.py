@@ -98,3 +98,16 @@ def test_filter_errors_are_filter_errors(kwargs, msg):
     with pytest.raises(AnsibleFilterError) as err:
         docker_inspect(data, **kwargs)
     assert "docker_inspect: " in str(err.value) and msg in str(err.value)
+
+
+def test_filter_reads_docker_29_api_1_52_inspect():
+    """docker inspect of Docker 29 (API 1.52: no top-level NetworkSettings.IPAddress)."""
+    model = docker_inspect(text("api-1.52", "web.container-inspect.json"),
+                           info=text("api-1.52", "info.json"),
+                           version=text("api-1.52", "version.json"))
+    web = model["containers"][0]
+    assert web["networks"][0]["ipv4"] == "172.18.0.2"
+    assert [(p["host_port"], p["container_port"], p["dnat"]) for p in web["ports"]] == [
+        (8080, 80, True)]
+    assert model["daemon"]["firewall_backend"] == "nftables"
+    assert model["daemon"]["api_version"] == "1.52"

@@ -649,3 +649,52 @@ def test_routes_and_forwarding_in_the_model():
     assert build_model()["default_routes"] is None and build_model()["forwarding"] is None
     with pytest.raises(DockerModelError):
         build_model(routes={"ipv4": "{bad"})
+
+
+# ------------------------------------------------------------ Docker 29 / API 1.52 ----
+
+# NetworkSettings fields API 1.52 no longer returns (moby api/docs/CHANGELOG.md, v1.52).
+API_1_52_DROPPED = ("Bridge", "HairpinMode", "LinkLocalIPv6Address", "LinkLocalIPv6PrefixLen",
+                    "SecondaryIPAddresses", "SecondaryIPv6Addresses", "EndpointID", "Gateway",
+                    "GlobalIPv6Address", "GlobalIPv6PrefixLen", "IPAddress", "IPPrefixLen",
+                    "IPv6Gateway", "MacAddress")
+
+
+def test_api_1_52_inspect_gives_the_same_container():
+    """Docker 29's inspect (no top-level NetworkSettings addresses): the addresses come
+    from NetworkSettings.Networks, the same as from Docker 28's."""
+    new = load("api-1.52", "web.container-inspect.json")
+    assert not set(API_1_52_DROPPED) & set(new[0]["NetworkSettings"])
+    old = build_model(containers=load("real", "docker-28.5-web.container-inspect.json"),
+                      info={"ServerVersion": "28.5.2"})
+    m = build_model(containers=new, info=load("api-1.52", "info.json"),
+                    version=load("api-1.52", "version.json"))
+    web, was = by_name(m["containers"])["web"], by_name(old["containers"])["web"]
+    assert web == was
+    assert web["networks"][0]["ipv4"] == "172.18.0.2"
+    assert web["networks"][0]["gateway"] == "172.18.0.1"
+    assert ports(web) == [("tcp", "0.0.0.0", 8080, 80, "ipv4", True)]
+    d = m["daemon"]
+    assert (d["firewall_backend"], d["firewall_backend_source"]) == ("nftables", "reported")
+    assert (d["api_version"], d["min_api_version"], d["version"]) == ("1.52", "1.44",
+                                                                       [29, 0, 0])
+
+
+def test_top_level_network_settings_are_never_read():
+    """Were they read, these stale values would show: only Networks counts."""
+    raw = load("real", "docker-28.5-web.container-inspect.json")
+    stale = copy.deepcopy(raw)
+    stale[0]["NetworkSettings"].update({"IPAddress": "10.250.99.99", "IPPrefixLen": 8,
+                                        "Gateway": "10.250.99.1", "MacAddress": "x",
+                                        "GlobalIPv6Address": "fd00:250:99::9"})
+    assert build_model(containers=stale) == build_model(containers=raw)
+
+
+def test_firewalld_node_reports_its_backend():
+    """docker info of the firewalld lab node (tests/fixtures/nft/firewalld)."""
+    path = os.path.join(FIXTURES, "..", "nft", "firewalld", "default", "docker-info.json")
+    with open(path) as fh:
+        d = normalize_daemon(json.load(fh))
+    assert (d["firewall_backend"], d["firewall_backend_source"]) == (
+        "iptables+firewalld", "reported")
+    assert d["version"][:2] == [28, 5]
