@@ -93,8 +93,8 @@ def ruleset(n):
     if k:
         out.append(" }")
     # the jumps into the user chains belong to the base chain: insert them there
-    jumps = ['  iifname "ext%d" jump c%d' % (c % 16, c) for c in range((k + PER_CHAIN - 1)
-                                                                         // PER_CHAIN)]
+    chains = (k + PER_CHAIN - 1) // PER_CHAIN
+    jumps = ['  iifname "ext%d" jump c%d' % (c % 16, c) for c in range(chains)]
     at = out.index("  ct direction != original accept") + 1
     out[at:at] = jumps + [" }"]
     out.append("}")

@@ -151,7 +151,7 @@ ansible_facts:
               V(cmdline), V(config) (daemon.json), V(default) (neither sets it),
               V(assumed) (Docker's default; the dockerd configuration could not be read)
               or V(observed) (seen from the listeners).
-            - C(firewall_backend) is what the API reports (V(reported), API 1.49+: the
+            - C(firewall_backend) is what the API reports (V(reported), API 1.49+, the
               C(FirewallBackend.Driver) of C(docker info) - V(iptables),
               V(iptables+firewalld), and with Docker 29's C(firewall-backend=nftables)
               V(nftables) or V(nftables+firewalld)) or, from older engines,

@@ -676,8 +676,8 @@ def test_api_1_52_inspect_gives_the_same_container():
     assert ports(web) == [("tcp", "0.0.0.0", 8080, 80, "ipv4", True)]
     d = m["daemon"]
     assert (d["firewall_backend"], d["firewall_backend_source"]) == ("nftables", "reported")
-    assert (d["api_version"], d["min_api_version"], d["version"]) == ("1.52", "1.44",
-                                                                       [29, 0, 0])
+    assert (d["api_version"], d["min_api_version"]) == ("1.52", "1.44")
+    assert d["version"] == [29, 0, 0]
 
 
 def test_top_level_network_settings_are_never_read():
