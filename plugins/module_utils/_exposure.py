@@ -48,6 +48,8 @@ from ansible_collections.dockerguard.firewall.plugins.module_utils._netfilter_ma
     EPHEMERAL, PROTOCOLS, PROTOCOL_NAMES, MatchContext, Packet)
 from ansible_collections.dockerguard.firewall.plugins.module_utils._netfilter_walk import (
     CompiledRuleset, Walker, WalkLimit, steps)
+from ansible_collections.dockerguard.firewall.plugins.module_utils._hook_walk import HookWalker
+from ansible_collections.dockerguard.firewall.plugins.module_utils._nft_walk import NftWalker
 
 VERDICTS = ("exposed", "filtered", "unknown")
 WIRE_MARK = (0xFFFFFFFF, 0)  # a packet from the wire (or a fresh socket) carries mark 0
@@ -339,10 +341,16 @@ def _rulesets(rulesets):
 class Engine(object):
     """Compile rulesets + host facts once; evaluate many probes."""
 
-    def __init__(self, rulesets, host=None, exchange="connection"):
+    def __init__(self, rulesets, host=None, exchange="connection", nftables=None, blind=None):
         """``exchange``: ``connection`` walks every packet of a TCP connection (SYN,
         SYN-ACK, ACK, request, answer); ``handshake`` only the SYN and its SYN-ACK (the
-        engine before issue 17, kept for comparisons)."""
+        engine before issue 17, kept for comparisons).
+
+        ``nftables``: the native nftables model (``_nftables.parse``, ``nftables_facts``):
+        its base chains are walked with the iptables tables of each hook, by priority
+        (``_hook_walk``). ``blind``: a reason why native tables may decide although none
+        were given (Docker's nftables or firewalld backend): every verdict is then
+        ``unknown`` with it (``verdict_without_nftables`` keeps the iptables one)."""
         if exchange not in ("connection", "handshake"):
             raise ValueError("exchange must be connection or handshake, got %r" % (exchange,))
         self.exchange = EXCHANGE if exchange == "connection" else HANDSHAKE
@@ -351,6 +359,9 @@ class Engine(object):
             host = dict(host or {}, ipsets=rulesets["ipsets"])  # iptables_facts read them
         self.host = host if isinstance(host, Host) else Host(host)
         self.models = _rulesets(rulesets)
+        self.nftables = nftables if isinstance(nftables, dict) and \
+            nftables.get("available", True) and "tables" in nftables else None
+        self.blind = None if self.nftables is not None else blind
         self.compiled = {}
         for fam, model in self.models.items():
             self.compiled[fam] = CompiledRuleset(model, self.host.families[fam]["ctx"])
@@ -466,6 +477,12 @@ class Engine(object):
             return [(sources, _final("unknown", "unknown", None, tr,
                                      "no %s ruleset was given" % fam))]
         walker = Walker(rs, trace=trace, assume=assume, iface_primary=hf["primary"])
+        if self.nftables is not None:
+            nft = NftWalker(self.nftables, hf["ctx"], trace=trace, assume=assume,
+                            budget=[20000], iface_primary=hf["primary"])
+            walker = HookWalker(walker, nft, self.nftables, fam)
+        else:
+            walker = HookWalker(walker)
         finals = []
         pieces = [(sources, pkt, tr, None)]
         try:
@@ -475,16 +492,26 @@ class Engine(object):
                     if table == "mangle" and not p.ct and not p.untracked:
                         # conntrack: a NEW connection, in the zone raw gave the packet
                         p = p.replace(ct=True, ctmark=(0xFFFFFFFF, 0), czone=p.zone)
-                    if table == "nat" and p.untracked:
-                        nxt.append((s, p, t, None))
-                        continue
                     self._collect(walker.hook(table, "PREROUTING", s, p, t), nxt, finals)
                 pieces = nxt
             for s, p, t, _by in pieces:
                 self._route(walker, hf, s, p, t, finals)
         except WalkLimit as exc:
             return [(sources, _final("unknown", "unknown", None, tr, str(exc)))]
+        if self.blind:
+            return [(s, self._blinded(f)) for s, f in finals]
         return finals
+
+    def _blinded(self, final):
+        """A verdict native nftables tables nobody read could change: unknown."""
+        if final["verdict"] == "unknown":
+            return final
+        out = dict(final, verdict="unknown", action="unknown",
+                   verdict_without_nftables=final["verdict"],
+                   reason="%s (without nftables: %s, %s)" % (self.blind, final["verdict"],
+                                                              final.get("reason")))
+        out["unknown_rule"] = {"ref": "nftables", "reason": self.blind}
+        return out
 
     @staticmethod
     def _collect(outcomes, nxt, finals, by=None):
@@ -559,7 +586,8 @@ class Engine(object):
         else:
             todo = self._tracked(self._hooks(walker, (("raw", "PREROUTING"),), todo, finals,
                                              True), finals)
-            todo = self._forwardable(self._hooks(walker, (("mangle", "PREROUTING"),), todo,
+            todo = self._forwardable(self._hooks(walker, (("mangle", "PREROUTING"),
+                                                          ("nat", "PREROUTING")), todo,
                                                  finals, True), finals)
             hooks = (("mangle", "FORWARD"), ("filter", "FORWARD"), ("security", "FORWARD"),
                      ("mangle", "POSTROUTING"))
@@ -580,8 +608,10 @@ class Engine(object):
         todo = self._tracked(self._hooks(walker, (("raw", "PREROUTING"),), todo, finals, True),
                              finals)
         routed = []
-        for s, q, t, by in self._hooks(walker, (("mangle", "PREROUTING"),), todo, finals, True):
-            if not q.untracked:
+        for s, q, t, by in self._hooks(walker, (("mangle", "PREROUTING"), ("nat", "PREROUTING")),
+                                       todo, finals, True):
+            # conntrack translated it at -100 (the nat step), unless it is not tracked
+            if not q.untracked and q.xlat is not None:
                 q = q.replace(dst=q.xlat[0], dport=q.xlat[1])
             routed.append((s, q.replace(xlat=None, local=local,
                                         out_iface=None if local else out_iface), t, by))
@@ -838,6 +868,10 @@ def _finish_step(s):
     s = dict(s)
     if s["table"] == "routing":
         ref = "routing"
+    elif s.get("nft"):  # inet firewalld filter_IN_public_allow#3
+        ref = "%s %s" % (s["table"], s["chain"])
+        if s["number"] is not None:
+            ref += "#%d" % s["number"]
     elif s["number"] is None:
         ref = "%s/%s" % (s["table"], s["chain"])
     else:
