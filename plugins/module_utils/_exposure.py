@@ -508,8 +508,8 @@ class Engine(object):
             return final
         out = dict(final, verdict="unknown", action="unknown",
                    verdict_without_nftables=final["verdict"],
-                   reason="%s (without nftables: %s, %s)" % (self.blind, final["verdict"],
-                                                              final.get("reason")))
+                   reason="%s (without nftables: %s, %s)" % (
+                       self.blind, final["verdict"], final.get("reason")))
         out["unknown_rule"] = {"ref": "nftables", "reason": self.blind}
         return out
 

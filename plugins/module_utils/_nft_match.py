@@ -230,8 +230,8 @@ def elements(right, table):
     if isinstance(right, str) and right.startswith("@"):
         found = (table.get("sets") or {}).get(right[1:])
         if found is None:
-            raise Unknown("set %s is not in table %s %s" % (right, table.get("family"),
-                                                           table.get("name")))
+            raise Unknown("set %s is not in table %s %s" % (
+                right, table.get("family"), table.get("name")))
         return found["elements"]
     if isinstance(right, dict) and "set" in right:
         items = right["set"]
@@ -288,8 +288,7 @@ def _compare(op, kind, v, right, table, pkt, ctx):
         return addr.complement(ivs, fam) if negated else ivs
     if v is CLIENT_PORT:
         ranges = [_range("int", e, fam) for e in elems]
-        return sport_result(ranges, negated, pkt.sport if not pkt.reply else pkt.sport,
-                            ctx.ephemeral)
+        return sport_result(ranges, negated, pkt.sport, ctx.ephemeral)
     hit = any(_one(kind, v, e, fam) for e in elems)
     return hit != negated
 
