@@ -27,17 +27,17 @@ def published_ports(docker_facts, include_stopped=False):
                  include_stopped=include_stopped)
 
 
-def _scan(name, iptables_facts, docker_facts):
-    return _call(name, scan.Scan, iptables_facts, docker_facts)
+def _scan(name, iptables_facts, docker_facts, nftables=None):
+    return _call(name, scan.Scan, iptables_facts, docker_facts, nftables=nftables)
 
 
-def exposure(iptables_facts, docker_facts, sources=None, trace=True):
-    host_scan = _scan("exposure", iptables_facts, docker_facts)
+def exposure(iptables_facts, docker_facts, sources=None, trace=True, nftables=None):
+    host_scan = _scan("exposure", iptables_facts, docker_facts, nftables)
     return _call("exposure", host_scan.exposure, sources=sources, trace=trace)
 
 
-def reachability(iptables_facts, docker_facts, interfaces=None, regions=False):
-    host_scan = _scan("reachability", iptables_facts, docker_facts)
+def reachability(iptables_facts, docker_facts, interfaces=None, regions=False, nftables=None):
+    host_scan = _scan("reachability", iptables_facts, docker_facts, nftables)
     return _call("reachability", host_scan.reachability, interfaces=interfaces, regions=regions)
 
 

@@ -24,17 +24,17 @@ def _call(name, func, *args, **kwargs):
 
 
 def exposure_audit(iptables_facts, docker_facts, expected=None, sources=None, interfaces=None,
-                   host=None, fail_on_unknown=False):
+                   host=None, fail_on_unknown=False, nftables=None):
     return _call("exposure_audit", audit.audit_host, iptables_facts, docker_facts,
                  expected=expected, sources=sources, interfaces=interfaces, host=host,
-                 fail_on_unknown=fail_on_unknown)
+                 fail_on_unknown=fail_on_unknown, nftables=nftables)
 
 
 def exposure_preview(iptables_facts, docker_facts, policy_result, expected=None, sources=None,
-                     interfaces=None, host=None, parent="DOCKER-USER"):
+                     interfaces=None, host=None, parent="DOCKER-USER", nftables=None):
     return _call("exposure_preview", audit.preview, iptables_facts, docker_facts, policy_result,
                  parent=parent, expected=expected, sources=sources, interfaces=interfaces,
-                 host=host)
+                 host=host, nftables=nftables)
 
 
 def exposure_report(reports, fmt="html", title="Docker exposure audit", generated=None):

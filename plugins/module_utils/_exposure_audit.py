@@ -280,11 +280,12 @@ def _finding(host, row):
 
 
 def audit_host(iptables_facts, docker_facts, expected=None, sources=None, interfaces=None,
-               host=None, fail_on_unknown=False, include_loopback=False):
+               host=None, fail_on_unknown=False, include_loopback=False, nftables=None):
     """The host's report: rows (one per published port and interface), findings and a
     summary whose ``status`` is ``fail`` (an unexpected exposure, or an unknown one
-    with ``fail_on_unknown``), ``warn`` (unknown) or ``pass``."""
-    host_scan = scan.Scan(iptables_facts, docker_facts)
+    with ``fail_on_unknown``), ``warn`` (unknown) or ``pass``. ``nftables``: the native
+    nftables model (``nftables_facts``), judged with the iptables tables."""
+    host_scan = scan.Scan(iptables_facts, docker_facts, nftables=nftables)
     model = host_scan.docker
     policy = normalize_expected(expected)
     named = scan.normalize_sources(sources, model)

@@ -22,10 +22,11 @@ external interface) and ``normalize_sources(sources, docker_facts)``, the one ru
 named sources.
 
 ``iptables`` is ``ansible_facts.iptables`` (or one ``_iptables`` model), ``docker``
-``ansible_facts.docker_network`` (the ``_docker`` model). ``nftables`` is accepted and
-kept (``Scan.nftables``) for the native nftables engine to come; today nothing reads
-it, so verdicts come from the iptables rulesets alone. Errors are ``ValueError`` with a
-message naming the bad value.
+``ansible_facts.docker_network`` (the ``_docker`` model). ``nftables`` is
+``ansible_facts.nftables``: its native base chains are judged with the iptables tables
+(``_hook_walk``); when it is missing and Docker reports an nftables or firewalld backend,
+every verdict is ``unknown`` with the reason (``blind_reason``). Errors are
+``ValueError`` with a message naming the bad value.
 
 Pure Python, no Ansible import.
 """
@@ -253,18 +254,34 @@ def describe_target(t):
                                t["protocol"])
 
 
+def blind_reason(docker_facts, nftables):
+    """Why native nftables tables may decide unseen, or None: Docker reports an nftables
+    or firewalld backend and the nftables ruleset was not read."""
+    if isinstance(nftables, dict) and nftables.get("available", True) and "tables" in nftables:
+        return None
+    backend = str((docker_facts.get("daemon") or {}).get("firewall_backend") or "")
+    if "nftables" not in backend and "firewalld" not in backend:
+        return None
+    why = (nftables or {}).get("reason") if isinstance(nftables, dict) else None
+    return ("Docker reports firewall backend %s, whose native nftables tables decide too, "
+            "and the nftables ruleset was not read%s: pass nftables_facts (nftables=)"
+            % (backend, " (%s)" % why if why else ""))
+
+
 class Scan(object):
     """One host's facts, checked once, with the engine built once.
 
     ``host`` overrides the host facts ``exposure_host`` derives from the Docker model.
-    ``nftables`` (the native nftables rulesets) is stored for the nftables engine to
-    come and not evaluated yet."""
+    ``nftables`` (``ansible_facts.nftables``) is judged with the iptables tables, hook by
+    hook in priority order; without it, when Docker says native tables decide, every
+    verdict is ``unknown`` (``blind_reason``)."""
 
     def __init__(self, iptables, docker, nftables=None, host=None):
         self.docker = docker_model(docker)
         self.iptables = iptables
         self.nftables = nftables
-        self.engine = Engine(iptables, host if host is not None else exposure_host(self.docker))
+        self.engine = Engine(iptables, host if host is not None else exposure_host(self.docker),
+                             nftables=nftables, blind=blind_reason(self.docker, nftables))
         self.ifaces = _interfaces(self.docker)
 
     def targets(self, targets=None, include_loopback=True):

@@ -123,9 +123,30 @@ def test_exposure_reachability_and_audit_walk_the_same_points():
         (e["id"], e["exposed"]) for e in summary]
 
 
-def test_nftables_is_kept_but_not_evaluated_yet():
+def test_nftables_judged_and_blindness_named():
+    """An nft model is judged with the iptables tables (an inet forward chain dropping
+    everything filters every published port); Docker reporting an nftables backend
+    without the ruleset makes every verdict unknown with the reason."""
     plain = Scan(lab.ruleset(), lab.docker())
-    nft = {"tables": [{"family": "inet", "name": "filter"}]}
+    nft = {"tables": {"inet filter": {"family": "inet", "name": "filter", "iptables_nft": False,
+                                      "sets": {}, "chains": {"forward": {
+                                          "base": True, "type": "filter", "hook": "forward",
+                                          "priority": 0, "policy": "drop", "rules": []}}}}}
     with_nft = Scan(lab.ruleset(), lab.docker(), nftables=nft)
     assert with_nft.nftables is nft
-    assert with_nft.exposure(lab.SOURCES) == plain.exposure(lab.SOURCES)
+    forwarded = [r for r in plain.exposure(lab.SOURCES)
+                 if r["verdict"] == "exposed" and r.get("path") == "forward"]
+    assert forwarded
+    judged = dict(((r["target"]["host_port"], r["probe"]["source"]), r)
+                  for r in with_nft.exposure(lab.SOURCES))
+    for r in forwarded:
+        got = judged[(r["target"]["host_port"], r["probe"]["source"])]
+        assert got["verdict"] == "filtered" and got["decided_by"] == "inet filter forward policy"
+    docker = lab.docker()
+    docker["daemon"] = dict(docker.get("daemon") or {}, firewall_backend="nftables")
+    blind = Scan(lab.ruleset(), docker, nftables={"available": False, "reason": "nft not found"})
+    rows = blind.exposure(lab.SOURCES)
+    assert rows and all(r["verdict"] == "unknown" for r in rows)
+    assert "firewall backend nftables" in rows[0]["reason"] and "nft not found" in rows[0]["reason"]
+
+
