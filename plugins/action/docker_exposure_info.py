@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: dockerguard developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Action plugin of docker_exposure_info: gather both fact sets on the host (through
-iptables_facts and docker_network_facts), analyse on the controller."""
+"""Action plugin of docker_exposure_info: gather the fact sets on the host (through
+iptables_facts, nftables_facts and docker_network_facts), analyse on the controller."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from ansible_collections.dockerguard.firewall.plugins.modules.docker_exposure_in
 
 IPTABLES = "dockerguard.firewall.iptables_facts"
 DOCKER = "dockerguard.firewall.docker_network_facts"
+NFTABLES = "dockerguard.firewall.nftables_facts"
 
 
 class ActionModule(ActionBase):
@@ -42,12 +43,20 @@ class ActionModule(ActionBase):
         if err:
             result.update(failed=True, msg=err)
             return result
+        # native nftables tables decide too (firewalld, Docker 29, nftables.conf); nft
+        # missing is a fact ({"available": false}), not a failure
+        nft, err = self._gather(NFTABLES, {}, task_vars)
+        if err:
+            result.update(failed=True, msg=err)
+            return result
         iptables = ipt["ansible_facts"]["iptables"]
         docker = dock["ansible_facts"]["docker_network"]
-        warnings = list(ipt.get("warnings") or []) + list(dock.get("warnings") or [])
+        nftables = nft["ansible_facts"]["nftables"]
+        warnings = list(ipt.get("warnings") or []) + list(dock.get("warnings") or []) + \
+            list(nft.get("warnings") or [])
 
         try:
-            host_scan = scan.Scan(iptables, docker)
+            host_scan = scan.Scan(iptables, docker, nftables=nftables)
             targets = [t for t in host_scan.targets()
                        if t["family"] in params["families"]]
             sources = params["sources"]

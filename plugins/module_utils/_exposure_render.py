@@ -45,11 +45,12 @@ def _step_line(s, decided_by):
     label = s["chain"] if s["number"] is None else "%s#%d" % (s["chain"], s["number"])
     decisive = decided_by is not None and decided_by in (s["ref"], s["ref"] + " policy")
     effect = s["effect"]
-    if effect.startswith("DNAT") or effect.startswith("REDIRECT"):
+    loud = effect.upper()  # nft steps say "accept", "dnat to", "policy drop"
+    if loud.startswith("DNAT") or loud.startswith("REDIRECT"):
         kind = "nat"
-    elif effect in ("ACCEPT", "policy ACCEPT") and decisive:
+    elif loud in ("ACCEPT", "POLICY ACCEPT") and decisive:
         kind = "accept"
-    elif effect.split(" ")[0] in ("DROP", "REJECT") or effect in ("policy DROP", "policy REJECT"):
+    elif loud.split(" ")[0] in ("DROP", "REJECT") or loud in ("POLICY DROP", "POLICY REJECT"):
         kind = "drop"
     else:
         kind = "pass"
@@ -58,7 +59,7 @@ def _step_line(s, decided_by):
 
 
 def _quiet(box):
-    return box["table"] in QUIET_TABLES and not any(
+    return (box["table"] in QUIET_TABLES or box.get("nft")) and not any(
         ln["decisive"] or ln["rule"] for ln in box["lines"])
 
 
@@ -127,7 +128,9 @@ def diagram(probe, target=None):
                           "text": s["effect"], "lines": [], "verdict": None})
             current = None
             continue
-        builtin = s["chain"] in BUILTIN_CHAINS.get(s["table"], ())
+        # an nft base chain opens a box as an iptables built-in chain does
+        builtin = s.get("base") if s.get("nft") else \
+            s["chain"] in BUILTIN_CHAINS.get(s["table"], ())
         line = _step_line(s, decided_by)
         if segment is not None:
             if line["decisive"] or (line["rule"] and line["kind"] != "pass"):
@@ -138,7 +141,7 @@ def diagram(probe, target=None):
                 or s["table"] != current["table"]:
             current = {"kind": "hook", "table": s["table"], "hook": (s["table"], s["chain"]),
                        "title": "%s %s" % (s["table"], s["chain"]), "text": "", "lines": [],
-                       "verdict": None}
+                       "verdict": None, "nft": bool(s.get("nft"))}
             boxes.append(current)
         if line["rule"] or line["decisive"]:  # not the end-of-chain returns, policy ACCEPTs
             current["lines"].append(line)
@@ -149,6 +152,7 @@ def diagram(probe, target=None):
         if box["kind"] == "reply" and box.pop("packet") != stopped:
             continue  # that packet got through: its way is in the full trace
         box.pop("hook", None)
+        box.pop("nft", None)
         if box["kind"] == "hook" and box["table"] == "nat" and \
                 not any(ln["kind"] == "nat" for ln in box["lines"]):
             box["text"] = "no DNAT: the destination stays the host's"

@@ -88,17 +88,20 @@ class NftWalker(object):
             self.rules[key] = hit
         return hit
 
-    def _step(self, tr, r, effect, number=True):
+    def _base(self, table, chain):
+        return bool(self.model["tables"][table]["chains"][chain].get("base"))
+
+    def _step(self, tr, r, effect):
         if tr is False or not self.tracing:
             return False
-        return ({"table": r.table, "chain": r.chain, "number": r.number if number else None,
-                 "rule": r.text if number else None, "effect": effect, "nft": True}, tr)
+        return ({"table": r.table, "chain": r.chain, "number": r.number, "rule": r.text,
+                 "effect": effect, "nft": True, "base": self._base(r.table, r.chain)}, tr)
 
     def _pstep(self, tr, table, chain, effect):
         if tr is False or not self.tracing:
             return False
         return ({"table": table, "chain": chain, "number": None, "rule": None,
-                 "effect": effect, "nft": True}, tr)
+                 "effect": effect, "nft": True, "base": self._base(table, chain)}, tr)
 
     def _tick(self):
         if self.budget is not None:

@@ -12,7 +12,8 @@ module: docker_exposure_info
 short_description: Which Docker-published port each source reaches on a host, and why
 version_added: 0.1.0
 description:
-  - Gathers the host's iptables state (M(dockerguard.firewall.iptables_facts)) and Docker
+  - Gathers the host's iptables state (M(dockerguard.firewall.iptables_facts)), its native
+    nftables ruleset (M(dockerguard.firewall.nftables_facts)) and Docker
     state (M(dockerguard.firewall.docker_network_facts)) in one task, then walks a new
     connection from each source to each published port through the rules the way the
     kernel does and returns the verdict (V(exposed), V(filtered), V(unknown)) with the
@@ -22,14 +23,20 @@ description:
     P(dockerguard.firewall.published_ports#filter)).
   - Also returns, per port and input interface, the set of source addresses that reach
     it, computed over the whole address space (for example V(0.0.0.0/0 except 10.0.0.0/8)).
-  - The two fact sets are gathered on the managed host; the analysis runs on the
+  - The fact sets are gathered on the managed host; the analysis runs on the
     controller (the same code as P(dockerguard.firewall.exposure#filter)).
+  - Each hook is judged across every table attached to it, in priority order - iptables
+    tables and native nftables base chains (firewalld's C(inet firewalld), Docker 29's
+    C(ip docker-bridges), a C(table inet filter) from C(/etc/nftables.conf)); rule paths name
+    nft rules as C(inet firewalld filter_IN_public_allow#3). When Docker reports an
+    C(nftables) or C(firewalld) backend and the nftables ruleset cannot be read, every
+    verdict is V(unknown) with the reason.
 author:
   - dockerguard developers (@dockerguard)
 attributes:
   action:
     support: full
-    description: Runs through an action plugin that calls the two fact modules.
+    description: Runs through an action plugin that calls the three fact modules.
 extends_documentation_fragment:
   - dockerguard.firewall.attributes
   - dockerguard.firewall.attributes.info_module
@@ -94,6 +101,7 @@ notes:
   - Probes from the host itself (interface C(lo)) are not modelled.
 seealso:
   - module: dockerguard.firewall.iptables_facts
+  - module: dockerguard.firewall.nftables_facts
   - module: dockerguard.firewall.docker_network_facts
   - plugin: dockerguard.firewall.exposure
     plugin_type: filter

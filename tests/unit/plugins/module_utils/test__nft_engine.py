@@ -134,3 +134,26 @@ def test_debian_forward_policy_drop_decides_without_its_accept():
         dict(source="10.250.30.9", in_interface="eth0", destination="10.250.30.2", dport=8080))
     assert r["verdict"] == "filtered"
     assert r["decided_by"] == "inet filter forward policy"
+
+
+def test_nft_steps_render_like_iptables_steps():
+    """Text, Markdown and HTML draw the path from the same boxes: an nft base chain opens
+    a box titled with its table and chain; the decisive nft rule is marked."""
+    from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure_render as render
+    e = _exposure.Engine(EMPTY, HOST, nftables=nft("docker29/docker-bridges+user-restrict.json"))
+    r = verdict(e, "10.250.21.11", "ext0")
+    r["source"] = {"address": "10.250.21.11", "name": "lab client", "interface": "ext0"}
+    boxes = render.diagram(r)
+    titles = [b["title"] for b in boxes]
+    assert "ip docker-bridges nat-PREROUTING" in titles
+    assert "inet dg-user-restrict forward" in titles
+    assert "ip docker-bridges raw-PREROUTING" not in titles   # policy accept only: quiet
+    assert titles[-1] == "dropped by inet dg-user-restrict restrict-8080#4"
+    drop = [ln for b in boxes for ln in b["lines"] if ln["decisive"]]
+    assert [(ln["label"], ln["kind"]) for ln in drop] == [("restrict-8080#4", "drop")]
+    nat = [ln for b in boxes for ln in b["lines"] if ln["kind"] == "nat"]
+    assert nat and nat[0]["ref"] == "ip docker-bridges nat-prerouting-and-output#1"
+    text = render.diagram_text(r)
+    html = render.diagram_html(r)
+    for out in (text, html):
+        assert "inet dg-user-restrict forward" in out and "restrict-8080#4" in out
