@@ -362,6 +362,7 @@ class Engine(object):
         self.nftables = nftables if isinstance(nftables, dict) and \
             nftables.get("available", True) and "tables" in nftables else None
         self.blind = None if self.nftables is not None else blind
+        self._nft_shared = {"ipv4": {}, "ipv6": {}}
         self.compiled = {}
         for fam, model in self.models.items():
             self.compiled[fam] = CompiledRuleset(model, self.host.families[fam]["ctx"])
@@ -479,8 +480,10 @@ class Engine(object):
         walker = Walker(rs, trace=trace, assume=assume, iface_primary=hf["primary"])
         if self.nftables is not None:
             nft = NftWalker(self.nftables, hf["ctx"], trace=trace, assume=assume,
-                            budget=[20000], iface_primary=hf["primary"])
-            walker = HookWalker(walker, nft, self.nftables, fam)
+                            budget=[20000], iface_primary=hf["primary"],
+                            shared=self._nft_shared[fam])
+            walker = HookWalker(walker, nft, self.nftables, fam,
+                                self._nft_shared[fam].setdefault("plans", {}))
         else:
             walker = HookWalker(walker)
         finals = []

@@ -77,11 +77,11 @@ def first_packet(pkt):
 class HookWalker(object):
     """``hook(table, chain, sources, pkt, trace)`` over iptables and nft together."""
 
-    def __init__(self, walker, nft_walker=None, nft_model=None, family="ipv4"):
+    def __init__(self, walker, nft_walker=None, nft_model=None, family="ipv4", plans=None):
         self.ipt = walker
         self.rs = walker.rs
         self.nft = nft_walker
-        self.plans = {}
+        self.plans = {} if plans is None else plans  # kept across probes by the engine
         self.model = nft_model
         self.family = family
 

@@ -271,8 +271,9 @@ def _client_ivs(kind, elems, fam, ctx):
     return addr.normalize(_range(kind, e, fam) for e in elems)
 
 
-def _compare(op, kind, v, right, table, pkt, ctx):
-    """True / False / intervals of client addresses; raises Unknown."""
+def _compare(op, kind, v, right, table, pkt, ctx, cache=None):
+    """True / False / intervals of client addresses; raises Unknown. ``cache`` keeps the
+    intervals of named sets (a blocklist of thousands of addresses is read once)."""
     fam = pkt.family
     negated = op == "!="
     if op in ("<", ">", "<=", ">="):
@@ -282,10 +283,16 @@ def _compare(op, kind, v, right, table, pkt, ctx):
         return {"<": v < r, ">": v > r, "<=": v <= r, ">=": v >= r}[op]
     if op not in ("==", "!=", "in"):
         raise Unknown("operator %s is not modelled" % op)
-    elems = elements(right, table)
     if v is CLIENT:
-        ivs = _client_ivs(kind, elems, fam, ctx)
+        key = (table.get("family"), table.get("name"), right, kind, fam) \
+            if cache is not None and isinstance(right, str) else None
+        ivs = cache.get(key) if key else None
+        if ivs is None:
+            ivs = _client_ivs(kind, elements(right, table), fam, ctx)
+            if key:
+                cache[key] = ivs
         return addr.complement(ivs, fam) if negated else ivs
+    elems = elements(right, table)
     if v is CLIENT_PORT:
         ranges = [_range("int", e, fam) for e in elems]
         return sport_result(ranges, negated, pkt.sport, ctx.ephemeral)
@@ -293,14 +300,14 @@ def _compare(op, kind, v, right, table, pkt, ctx):
     return hit != negated
 
 
-def match(body, pkt, ctx, table):
+def match(body, pkt, ctx, table, cache=None):
     """A ``match`` statement for ``pkt``: True, False, intervals, or a reason (str)."""
     left = body.get("left")
     try:
         if isinstance(left, dict) and "concat" in left:
             return _concat(left["concat"], body.get("op"), body.get("right"), pkt, ctx, table)
         kind, v = value(left, pkt, ctx)
-        return _compare(body.get("op"), kind, v, body.get("right"), table, pkt, ctx)
+        return _compare(body.get("op"), kind, v, body.get("right"), table, pkt, ctx, cache)
     except NoValue:
         return False
     except Unknown as exc:
@@ -356,7 +363,26 @@ def _concat(parts, op, right, pkt, ctx, table):
     return out if out else False
 
 
-def lookup(key, right, pkt, ctx, table):
+def _map_index(kind, elems, fam):
+    """A map's elements as ``(exact, rest)``: single keys in a dict (a map's keys do not
+    overlap, so the one found is the one nft finds), wildcards and intervals in a list."""
+    exact, rest = {}, []
+    for e in elems:
+        k = e[0]
+        try:
+            if kind == "str" and isinstance(k, str) and not k.endswith("*"):
+                exact.setdefault(k, e[1])
+                continue
+            if kind in ("int", "addr") and not isinstance(k, dict):
+                exact.setdefault(_range(kind, k, fam)[0], e[1])
+                continue
+        except (Unknown, ValueError):
+            pass
+        rest.append(e)
+    return exact, rest
+
+
+def lookup(key, right, pkt, ctx, table, cache=None):
     """A map lookup (vmap): ``([(None or intervals, data)], missed)``; ``None`` sources
     mean all of them, ``missed`` is True/False/intervals of those that find nothing. A
     reason (str) when it cannot be evaluated."""
@@ -368,6 +394,15 @@ def lookup(key, right, pkt, ctx, table):
         else:
             kind, v = value(key, pkt, ctx)
             picks = []
+            if cache is not None and isinstance(right, str) and v is not CLIENT and \
+                    v is not CLIENT_PORT and kind in ("str", "int", "addr"):
+                ikey = ("map", table.get("family"), table.get("name"), right, kind, pkt.family)
+                index = cache.get(ikey)
+                if index is None:
+                    index = cache[ikey] = _map_index(kind, elems, pkt.family)
+                if v in index[0]:
+                    return [(None, index[0][v])], False
+                elems = index[1]
             for e in elems:
                 k, data = e[0], e[1]
                 if v is CLIENT:

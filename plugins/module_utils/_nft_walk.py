@@ -69,14 +69,18 @@ class NftRule(object):
 class NftWalker(object):
     """Walks base chains of an nftables model (``_nftables`` parse output)."""
 
-    def __init__(self, model, ctx, trace=True, assume=None, budget=None, iface_primary=None):
+    def __init__(self, model, ctx, trace=True, assume=None, budget=None, iface_primary=None,
+                 shared=None):
+        """``shared``: a dict kept across walks of one engine (rule and set caches)."""
         self.model = model
         self.ctx = ctx
         self.tracing = trace
         self.assume = assume or {}
         self.budget = budget
         self.iface_primary = iface_primary or {}
-        self.rules = {}
+        shared = {} if shared is None else shared
+        self.rules = shared.setdefault("rules", {})
+        self.sets = shared.setdefault("sets", {})   # intervals of named sets, computed once
 
     def _rules(self, tkey, chain):
         key = (tkey, chain)
@@ -199,7 +203,7 @@ class NftWalker(object):
         out.append((s, "unknown", p, self._step(t, r, "cannot evaluate: " + reason), info))
 
     def _on_match(self, r, j, s, p, t, pre, body, work, cont, out):
-        res = nm.match(body, p, self.ctx, self.model["tables"][r.table])
+        res = nm.match(body, p, self.ctx, self.model["tables"][r.table], self.sets)
         if res is True:
             work.append((j + 1, s, p, t, pre))
         elif res is False:
@@ -224,7 +228,7 @@ class NftWalker(object):
 
     def _on_vmap(self, r, j, s, p, t, pre, body, depth, work, cont, rets, out):
         res = nm.lookup(body.get("key"), body.get("data"), p, self.ctx,
-                        self.model["tables"][r.table])
+                        self.model["tables"][r.table], self.sets)
         if isinstance(res, str):
             self._unknown(r, s, p, t, res, out)
             return
