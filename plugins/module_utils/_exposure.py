@@ -521,7 +521,14 @@ class Engine(object):
         """Accepted pieces go on (with the filter rule that accepted them), the rest end."""
         for s, kind, p, t, info in outcomes:
             if kind == "accept":
-                nxt.append((s, p, t, info.get("by") if by is True else by))
+                if by is True:
+                    nb = info.get("by")
+                elif info.get("named") and p.phase in (None, "syn") and not p.reply and \
+                        (by is None or str(by).endswith(" policy")):
+                    nb = info["by"]  # the SYN's explicit nft accept names the verdict
+                else:
+                    nb = by
+                nxt.append((s, p, t, nb))
             else:
                 finals.append((s, _outcome_final(kind, p, t, info)))
 

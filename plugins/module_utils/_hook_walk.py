@@ -129,9 +129,16 @@ class HookWalker(object):
 
 
 def _by(prev, info):
-    """The accept that names a verdict: an explicit rule over a policy or an absent table."""
+    """The accept that names a verdict: an explicit rule over a policy or an absent table.
+    ``named``: an nft rule accepted explicitly (the engine names it even outside the
+    filter step, e.g. firewalld's filter_INPUT at priority filter + 10)."""
     if prev is None:
-        return info
-    if info.get("absent") or (info.get("policy") and not prev.get("absent")):
-        return prev
-    return info
+        out = info
+    elif info.get("absent") or (info.get("policy") and not prev.get("absent")):
+        out = prev
+    else:
+        out = info
+    if out is info and not info.get("policy") and not info.get("absent") and \
+            not info.get("nat") and " " in str(info.get("by") or ""):
+        out = dict(info, named=True)
+    return out

@@ -157,3 +157,29 @@ def test_nft_steps_render_like_iptables_steps():
     html = render.diagram_html(r)
     for out in (text, html):
         assert "inet dg-user-restrict forward" in out and "restrict-8080#4" in out
+
+
+@pytest.mark.parametrize("situation, source, port, expect, by", [
+    # the three wrong verdicts, on the real captures of the firewalld lab node
+    ("default", "10.250.40.10", 6060, "filtered", "inet firewalld filter_IN_public_to_HOST#3"),
+    ("port-opened", "10.250.40.10", 6060, "exposed", "inet firewalld filter_IN_public_allow#3"),
+    ("rich-rule", "10.250.40.20", 6060, "filtered", "inet firewalld filter_IN_public_deny#1"),
+    ("rich-rule", "10.250.40.10", 6060, "exposed", "inet firewalld filter_IN_public_allow#3"),
+    ("default", "10.250.40.10", 8080, "exposed", "filter/DOCKER#1"),
+    ("strict-forward-ports", "10.250.40.10", 8080, "filtered",
+     "inet firewalld filter_FORWARD_dnat#1"),
+])
+def test_firewalld_captures(situation, source, port, expect, by):
+    from ansible_collections.dockerguard.firewall.plugins.module_utils._iptables import parse_save
+    base = os.path.join(FIX, "firewalld", situation)
+    with open(os.path.join(base, "iptables-save")) as fh:
+        ipt = {"ipv4": parse_save(fh.read())}
+    host = {"interfaces": {"eth0": ["10.250.40.2/24"], "docker0": ["172.18.0.1/16"]},
+            "bridges": ["docker0"],
+            "listeners": [{"address": "0.0.0.0", "port": 6060}, {"address": "0.0.0.0", "port": 8080}]}
+    e = _exposure.Engine(ipt, host, nftables=nft("firewalld/%s/ruleset.json" % situation))
+    r = e.evaluate(dict(source=source, in_interface="eth0", destination="10.250.40.2", dport=port))
+    assert (r["verdict"], r["decided_by"]) == (expect, by), _exposure.explain(r)
+    blind = _exposure.Engine(ipt, host, blind="Docker reports iptables+firewalld").evaluate(
+        dict(source=source, in_interface="eth0", destination="10.250.40.2", dport=port))
+    assert blind["verdict"] == "unknown"
