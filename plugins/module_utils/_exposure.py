@@ -32,6 +32,11 @@ Never a guess.
 arithmetic over the address space) and prints who reaches a port compactly:
 ``0.0.0.0/0 except 10.0.0.0/8``.
 
+Native nftables tables (``Engine(..., nftables=model)``, the ``_nftables`` model) are
+walked with the iptables tables of each hook, by priority (``_hook_walk``; nft rules by
+``_nft_walk`` / ``_nft_match``); ``blind=reason`` makes every verdict ``unknown`` when
+native tables may decide but were not read.
+
 Inputs are plain data: rulesets are ``_iptables`` models (``parse_save`` output, one per
 family, or the ``iptables_facts`` dict holding ``ipv4``/``ipv6``); host facts are a dict
 (see ``Host``). Errors in the inputs raise ``ValueError`` naming the bad value.
