@@ -28,6 +28,7 @@ __metaclass__ = type
 
 from ansible_collections.dockerguard.firewall.plugins.module_utils import _netfilter_addr as addr
 from ansible_collections.dockerguard.firewall.plugins.module_utils import _nft_match as nm
+from ansible_collections.dockerguard.firewall.plugins.module_utils._netfilter_walk import WalkLimit
 
 MAX_DEPTH = 64
 FAMILIES = {"ipv4": ("ip", "inet"), "ipv6": ("ip6", "inet")}
@@ -111,8 +112,6 @@ class NftWalker(object):
         if self.budget is not None:
             self.budget[0] -= 1
             if self.budget[0] < 0:
-                from ansible_collections.dockerguard.firewall.plugins.module_utils.\
-                    _netfilter_walk import WalkLimit
                 raise WalkLimit("the walk split into too many cases")
 
     # -- one base chain --------------------------------------------------------------
@@ -143,7 +142,7 @@ class NftWalker(object):
                 cont, rets = self._rule(r, s, p, t, depth, out)
                 nxt.extend(cont)
                 ends.extend(rets)
-            pieces = _merge(nxt, pkt.family)
+            pieces = _merge(nxt)
             if not pieces:
                 break
         chain = self.model["tables"][tkey]["chains"][name]
@@ -321,7 +320,7 @@ class NftWalker(object):
         return "set %r is not modelled" % (key,)
 
 
-def _merge(pieces, family):
+def _merge(pieces):
     """Pieces with the same packet and no trace walk on as one."""
     if len(pieces) < 2:
         return pieces

@@ -148,5 +148,3 @@ def test_nftables_judged_and_blindness_named():
     rows = blind.exposure(lab.SOURCES)
     assert rows and all(r["verdict"] == "unknown" for r in rows)
     assert "firewall backend nftables" in rows[0]["reason"] and "nft not found" in rows[0]["reason"]
-
-
