@@ -15,7 +15,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.dockerguard.firewall.plugins.module_utils._iptables import parse_save
+import ipaddress
+
+from ansible_collections.dockerguard.firewall.plugins.module_utils._iptables import (
+    parse_save,
+    rule_text,
+)
 from ansible_collections.dockerguard.firewall.plugins.module_utils._policy import (
     removal_payload,
     restore_payload,
@@ -49,6 +54,49 @@ def undo_wait(wait):
     return max(wait, UNDO_WAIT)
 
 
+def _canonical_address(value):
+    """None for "everyone" (iptables-save drops ``-s 0.0.0.0/0``), else one spelling."""
+    try:
+        net = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return value
+    return None if net.prefixlen == 0 else str(net)
+
+
+def canonical(rules, family):
+    """Rule bodies in one canonical form, for comparing what we wrote with what
+    iptables-save prints back: both sides go through the project's own parser, then
+    the spellings iptables normalises are made equal (``-s 0.0.0.0/0`` / ``::/0`` and
+    ``-i +`` dropped, as iptables-save drops them; an IPv4-mapped IPv6 address, a bare
+    address and its /32 or /128 written one way). None stays None (no chain).
+    """
+    if rules is None:
+        return None
+    text = "*filter\n:C - [0:0]\n%sCOMMIT\n" % "".join("-A C %s\n" % r for r in rules)
+    out = []
+    for rule in parse_save(text, family)["tables"]["filter"]["chains"]["C"]["rules"]:
+        negated = rule.get("negated", ())
+        for key in ("source", "destination"):
+            if key in rule and key not in negated:
+                value = _canonical_address(rule[key])
+                if value is None:
+                    del rule[key]
+                else:
+                    rule[key] = value
+            elif key in rule:
+                rule[key] = _canonical_address(rule[key]) or rule[key]
+        for key in ("in_interface", "out_interface"):
+            if rule.get(key) == "+" and key not in negated:
+                del rule[key]
+        out.append(rule_text(rule))
+    return out
+
+
+def same_rules(found, wanted, family):
+    """Whether the kernel's rule bodies ``found`` mean ``wanted`` (None: no chain)."""
+    return canonical(found, family) == canonical(wanted, family)
+
+
 class FamilyPlan(object):
     """What is there and what is wanted for one family."""
 
@@ -59,7 +107,8 @@ class FamilyPlan(object):
         self.save = self.restore = None
         self.parent_exists = False
         self.before = None          # our chain's rule bodies, None when it does not exist
-        self.initial = None         # ``before`` as first read, for the diff
+        self.initial = None         # ``before`` as first read: the diff, and what undo restores
+        self.was_read = False
         self.jump_count = 0
         self.jump_first = False
         self.after = None           # wanted rule bodies, None for "absent"
@@ -81,6 +130,8 @@ class FamilyPlan(object):
         ours = chains.get(self.chain)
         prefix = len("-A %s " % self.chain)
         self.before = None if ours is None else [r["rule"][prefix:] for r in ours["rules"]]
+        if not self.was_read:
+            self.initial, self.was_read = self.before, True
 
     # -- deciding --------------------------------------------------------------
     @property
@@ -89,8 +140,8 @@ class FamilyPlan(object):
             return False
         if self.after is None:
             return self.before is not None
-        return (self.before != self.after or self.jump_count != 1 or not self.jump_first
-                or self.create_parent)
+        return (not same_rules(self.before, self.after, self.family) or self.jump_count != 1
+                or not self.jump_first or self.create_parent)
 
     def payload(self):
         if self.after is None:  # a jump implies the chain exists: before is not None
@@ -99,10 +150,11 @@ class FamilyPlan(object):
                                self.jump_first, self.create_parent)
 
     def undo_payload(self):
-        """Put back what ``read`` saw (our chain and a jump at the top, or neither)."""
-        if self.before is None:
+        """Put back what the first ``read`` saw (our chain and a jump at the top, or
+        neither), also after a read-back has read the kernel again."""
+        if self.initial is None:
             return removal_payload(self.chain, self.parent, 1)
-        return restore_payload(self.chain, self.before, self.parent, 1, False)
+        return restore_payload(self.chain, self.initial, self.parent, 1, False)
 
     def rules_text(self, rules):
         if rules is None:

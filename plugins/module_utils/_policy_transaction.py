@@ -29,6 +29,7 @@ from ansible_collections.dockerguard.firewall.plugins.module_utils._chain_apply 
     FamilyPlan,
     apply_plans,
     restore,
+    same_rules,
     undo_wait,
 )
 from ansible_collections.dockerguard.firewall.plugins.module_utils._iptables_host import (
@@ -91,7 +92,6 @@ class IptablesBackend(object):
             plan.skipped = "%s not found" % TOOLS[family][0]
             return plan
         self._read(plan)
-        plan.initial = plan.before
         if state == "present":
             plan.after = chain_rules(policy, family)
             if not plan.parent_exists:
@@ -127,7 +127,8 @@ class IptablesBackend(object):
         if wanted is None:
             ok = plan.before is None and plan.jump_count == 0
         else:
-            ok = plan.before == wanted and plan.jump_count == 1 and plan.jump_first
+            ok = (same_rules(plan.before, wanted, plan.family) and plan.jump_count == 1
+                  and plan.jump_first)
         if ok:
             return None
         return ("%s: after applying, %s or its jump from %s differs from what was written"
@@ -188,14 +189,29 @@ class PolicyTransaction(object):
                              "can still reach the host: the change to %s was rolled back "
                              "(only our chain; nothing else was touched)" % self.policy["chain"],
                              rolled_back=True)
-        for plan in plans:
-            if plan.family in applied:
-                wanted = plan.after
-                problem = self.backend.verify(plan)
-                if problem:
-                    raise ApplyError(problem + " (a rendering bug: please report)",
-                                     wanted=wanted, found=plan.before)
+        self.read_back(plans, applied)
         return PolicyResult(plans, applied, warnings, False)
+
+    def read_back(self, plans, applied):
+        """The kernel must hold what was written; if not, put every family back."""
+        for plan in plans:
+            if plan.family not in applied:
+                continue
+            wanted = plan.after
+            problem = self.backend.verify(plan)
+            if not problem:
+                continue
+            found = plan.before
+            try:
+                self.backend.undo(plans, applied, self.wait)
+            except ApplyError as exc:
+                raise ApplyError("%s; putting %s back failed too, so the kernel holds what "
+                                 "was written there (see found): %s" % (
+                                     problem, ", ".join(applied), exc),
+                                 wanted=wanted, found=found, rolled_back=False)
+            raise ApplyError("%s (a rendering bug: please report); %s put back as before, "
+                             "nothing changed" % (problem, ", ".join(applied)),
+                             wanted=wanted, found=found, rolled_back=True)
 
 
 def apply_policy(runner, policy, families, backend=None, check_mode=False, **options):

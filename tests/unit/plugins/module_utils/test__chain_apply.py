@@ -110,3 +110,16 @@ def test_the_lock_wait_is_passed_to_iptables_restore():
     # putting IPv4 back waits longer for the lock than the apply did
     assert restores[-1][:3] == ["iptables-restore", "--noflush", "--wait=%d" % UNDO_WAIT]
     assert undo_wait(60) == 60
+
+
+def test_canonical_equates_the_spellings_iptables_prints_back():
+    from ansible_collections.dockerguard.firewall.plugins.module_utils._chain_apply import (
+        canonical, same_rules)
+    written = ["-s 0.0.0.0/0 -i + -p tcp -m tcp --dport 22 -j RETURN",
+               "-s ::ffff:10.0.0.1/128 -j RETURN", "-s 10.0.0.1 -j RETURN"]
+    printed = ["-p tcp -m tcp --dport 22 -j RETURN", "-s ::ffff:a00:1/128 -j RETURN",
+               "-s 10.0.0.1/32 -j RETURN"]
+    assert same_rules(printed, written, "ipv6")
+    assert canonical(["! -s 0.0.0.0/0 -j DROP"], "ipv4") != canonical(["-j DROP"], "ipv4")
+    assert not same_rules(["-s 10.0.0.2/32 -j RETURN"], ["-s 10.0.0.1/32 -j RETURN"], "ipv4")
+    assert canonical(None, "ipv4") is None and not same_rules(None, [], "ipv4")

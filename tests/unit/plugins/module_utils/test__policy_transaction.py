@@ -43,11 +43,13 @@ class Drifting(Kernel):
             self.chains["DG"] = self.chains["DG"][:-1]
 
 
-def test_a_read_back_mismatch_is_an_error_naming_both_sides():
+def test_a_read_back_mismatch_is_rolled_back_and_names_both_sides():
     k = Drifting()
-    with pytest.raises(ApplyError, match="differs from what was written") as exc:
+    before = dict(k.chains)
+    with pytest.raises(ApplyError, match="differs from what was written.*ipv4 put back") as exc:
         apply_policy(Runner(k), POLICY, ["ipv4"], check_backend=False)
     assert exc.value.details["wanted"][:-1] == exc.value.details["found"]
+    assert exc.value.details["rolled_back"] is True and k.chains == before
 
 
 def test_missing_parent_is_refused_before_anything_is_written():
