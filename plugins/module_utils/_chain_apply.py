@@ -22,6 +22,9 @@ from ansible_collections.dockerguard.firewall.plugins.module_utils._iptables imp
     rule_text,
 )
 from ansible_collections.dockerguard.firewall.plugins.module_utils._policy import (
+    COMMENT_PREFIX,
+    HOOK_DOCKER_USER,
+    HOOK_INPUT,
     removal_payload,
     restore_payload,
 )
@@ -97,6 +100,26 @@ def same_rules(found, wanted, family):
     return canonical(found, family) == canonical(wanted, family)
 
 
+# Our chains are ours only. Every rule we write carries a "dockerguard: ..." comment
+# (the ownership mark a read can check), and only the INPUT chain has the loopback rule,
+# which tells host_input_policy's chain from docker_user_policy's.
+_MARK = COMMENT_PREFIX + ":"
+_INPUT_MARK = _MARK + " loopback"
+
+
+def owner(rules):
+    """Whose chain parsed ``rules`` are: HOOK_INPUT, HOOK_DOCKER_USER or None (not ours)."""
+    comments = [m["options"].get("comment", "") for r in rules for m in r.get("matches", ())
+                if m["name"] == "comment"]
+    marks = [c for c in comments if c.startswith(_MARK)]
+    if not marks:
+        return None
+    return HOOK_INPUT if _INPUT_MARK in marks else HOOK_DOCKER_USER
+
+
+_MODULES = {HOOK_DOCKER_USER: "docker_user_policy", HOOK_INPUT: "host_input_policy"}
+
+
 class FamilyPlan(object):
     """What is there and what is wanted for one family."""
 
@@ -111,9 +134,13 @@ class FamilyPlan(object):
         self.was_read = False
         self.jump_count = 0
         self.jump_first = False
+        self.jump_positions = []
         self.after = None           # wanted rule bodies, None for "absent"
         self.create_parent = False
         self.skipped = None
+        self.foreign = None         # why our chain's name is someone else's chain
+        self.stale = []             # [(chain, rule bodies, jumps)]: ours under an old name
+        self.migrated = []          # the stale chains' names as first read
 
     # -- reading ---------------------------------------------------------------
     def read(self, run):
@@ -127,11 +154,52 @@ class FamilyPlan(object):
         positions = [k for k, r in enumerate(parent["rules"]) if r["rule"] == jump] if parent else []
         self.jump_count = len(positions)
         self.jump_first = positions[:1] == [0]
+        if not self.was_read:
+            self.jump_positions = positions   # where undo puts the jumps back
         ours = chains.get(self.chain)
-        prefix = len("-A %s " % self.chain)
-        self.before = None if ours is None else [r["rule"][prefix:] for r in ours["rules"]]
+        self.before = None if ours is None else _bodies(self.chain, ours)
         if not self.was_read:
             self.initial, self.was_read = self.before, True
+        self.foreign = self._foreign(chains, ours)
+        self.stale = self._stale(chains, parent)
+        if self.initial is self.before and not self.migrated:
+            self.migrated = [name for name, dummy, dummy in self.stale]
+
+    def _foreign(self, chains, ours):
+        """None when our chain is absent or ours; else why it is not."""
+        if ours is None:
+            return None
+        if ours.get("builtin"):
+            return "is a built-in chain"
+        found = owner(ours["rules"])
+        if ours["rules"] and found is None:
+            return ("exists and is not ours (none of its %d rules carries a '%s' comment)"
+                    % (len(ours["rules"]), _MARK))
+        if found not in (None, self.parent):
+            return ("is %s's chain (jumped to from %s)" % (_MODULES[found], found))
+        jump = "-A %s -j %s" % (self.parent, self.chain)
+        users = sorted(set(name for name, c in chains.items() for r in c["rules"]
+                           if r.get("target") == self.chain and r["rule"] != jump))
+        if users:
+            return "is also jumped to from %s" % ", ".join(users)
+        return None
+
+    def _stale(self, chains, parent):
+        """Chains of ours under another name still jumped to from our parent (a rename)."""
+        stale = []
+        for r in (parent or {}).get("rules", ()):
+            name = r.get("target")
+            c = chains.get(name)
+            plain = "-A %s -j %s" % (self.parent, name)
+            if (name == self.chain or c is None or c.get("builtin") or r["rule"] != plain
+                    or owner(c["rules"]) != self.parent or name in [entry[0] for entry in stale]):
+                continue
+            jumps = sum(1 for x in parent["rules"] if x["rule"] == r["rule"])
+            used = [n for n, other in chains.items() for x in other["rules"]
+                    if x.get("target") == name and x["rule"] != r["rule"]]
+            if not used:
+                stale.append((name, _bodies(name, c), jumps))
+        return stale
 
     # -- deciding --------------------------------------------------------------
     @property
@@ -141,20 +209,64 @@ class FamilyPlan(object):
         if self.after is None:
             return self.before is not None
         return (not same_rules(self.before, self.after, self.family) or self.jump_count != 1
-                or not self.jump_first or self.create_parent)
+                or not self.jump_first or self.create_parent or bool(self.stale))
 
     def payload(self):
         if self.after is None:  # a jump implies the chain exists: before is not None
             return removal_payload(self.chain, self.parent, self.jump_count)
-        return restore_payload(self.chain, self.after, self.parent, self.jump_count,
+        text = restore_payload(self.chain, self.after, self.parent, self.jump_count,
                                self.jump_first, self.create_parent)
+        # A renamed chain migrates in the same commit: the old jump and chain go.
+        lines = []
+        for name, dummy, jumps in self.stale:
+            lines += ["-D %s -j %s" % (self.parent, name)] * jumps + ["-F %s" % name, "-X %s" % name]
+        return _before_commit(text, lines)
 
-    def undo_payload(self):
-        """Put back what the first ``read`` saw (our chain and a jump at the top, or
-        neither), also after a read-back has read the kernel again."""
+    def written(self):
+        """Record what the kernel holds once ``payload`` is committed (undo starts there)."""
+        self.jump_count = self.written_jumps()
+        self.jump_first = self.jump_count == 1
+
+    def written_jumps(self):
+        return 0 if self.after is None else 1
+
+    def undo_payload(self, jumps=None):
+        """Put back exactly what the first ``read`` saw: our chain's rules, its jumps at
+        their positions (or no chain and no jump), and a renamed chain migrated away.
+        ``jumps``: how many jumps of ours the kernel holds then (default: as last known)."""
+        lines = ["*filter"]
+        jumps = self.jump_count if jumps is None else jumps
+        lines += ["-D %s -j %s" % (self.parent, self.chain)] * jumps
         if self.initial is None:
-            return removal_payload(self.chain, self.parent, 1)
-        return restore_payload(self.chain, self.initial, self.parent, 1, False)
+            lines += ["-F %s" % self.chain, "-X %s" % self.chain]
+        else:
+            lines.append(":%s - [0:0]" % self.chain)
+            lines += ["-A %s %s" % (self.chain, r) for r in self.initial]
+            # ascending: each insert sees the rules before it as they were
+            lines += ["-I %s %d -j %s" % (self.parent, pos + 1, self.chain)
+                      for pos in self.jump_positions]
+        for name, rules, jumps in self.stale if self.after is not None else ():
+            lines += [":%s - [0:0]" % name] + ["-A %s %s" % (name, r) for r in rules]
+            lines += ["-A %s -j %s" % (self.parent, name)] * jumps
+        return "\n".join(lines + ["COMMIT"]) + "\n"
+
+    def diff_text(self, before=True):
+        """Our jump(s) and chain as iptables lines: as first read (jumps that are not
+        alone at the top shown with their positions), or as written."""
+        if not before:
+            return self.rules_text(self.after)
+        if self.initial is None and not self.jump_positions:
+            return ""
+        if self.jump_positions == [0]:
+            head = ["-A %s -j %s" % (self.parent, self.chain)]
+        else:
+            head = ["-I %s %d -j %s" % (self.parent, pos + 1, self.chain)
+                    for pos in self.jump_positions]
+        body = ["-A %s %s" % (self.chain, r) for r in self.initial or ()]
+        for name, rules, jumps in self.stale:
+            body += ["-A %s -j %s" % (self.parent, name)] * jumps
+            body += ["-A %s %s" % (name, r) for r in rules]
+        return "\n".join(head + body) + "\n"
 
     def rules_text(self, rules):
         if rules is None:
@@ -163,8 +275,22 @@ class FamilyPlan(object):
         return "\n".join(head + ["-A %s %s" % (self.chain, r) for r in rules]) + "\n"
 
 
+def _bodies(name, chain):
+    prefix = len("-A %s " % name)
+    return [r["rule"][prefix:] for r in chain["rules"]]
+
+
+def _before_commit(text, lines):
+    """Add ``lines`` to a one-table restore payload, inside its COMMIT."""
+    if not lines:
+        return text
+    return text[:-len("COMMIT\n")] + "\n".join(lines) + "\nCOMMIT\n"
+
+
 def restore(run, plan, payload, wait, test=False):
-    argv = [plan.restore, "--noflush", "--wait=%d" % wait]
+    # iptables-restore (legacy) waits for the xtables lock forever with --wait=0, and
+    # also without --wait: so 0 means the shortest bounded wait it offers, 1 s.
+    argv = [plan.restore, "--noflush", "--wait=%d" % max(wait, 1)]
     if test:
         argv.append("--test")
     rc, out, err = run(argv, data=payload)
@@ -195,5 +321,6 @@ def apply_plans(run, plans, wait=10):
                         exc, prev.family, undo_exc))
             raise ApplyError("%s (nothing changed: %s put back)" % (
                 exc, ", ".join(p.family for p in done) or "no family had been applied"))
+        plan.written()
         done.append(plan)
     return [p.family for p in done]

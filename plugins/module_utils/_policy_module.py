@@ -13,13 +13,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import os
-import time
-
 from ansible_collections.dockerguard.firewall.plugins.module_utils._cmd_runner import CmdRunner
 from ansible_collections.dockerguard.firewall.plugins.module_utils._policy_transaction import (
     ApplyError,
     apply_policy,
+)
+from ansible_collections.dockerguard.firewall.plugins.module_utils._rollback_timer import (
+    ConfirmError,
+    RollbackTimer,
 )
 
 ENTRY_SPEC = dict(
@@ -41,46 +42,20 @@ COMMON_SPEC = dict(
 )
 
 
-def prepare_confirm(confirm_file):
-    """The confirm file's directory exists; no stale confirmation from an earlier run."""
-    d = os.path.dirname(confirm_file)
-    if d and not os.path.isdir(d):
-        os.makedirs(d, 0o700)
-    for stale in (confirm_file, confirm_file + ".applied"):
-        if os.path.exists(stale):
-            os.remove(stale)
-
-
-def confirmer(confirm_file, timeout):
-    """``confirm() -> bool``: keep the change only if ``confirm_file`` appears in time.
-
-    The controller creates the file once it has reconnected after the change; if it
-    never can, the transaction puts our chains back as they were (and only them).
-    """
-    def confirm():
-        marker = confirm_file + ".applied"
-        with open(marker, "w") as f:
-            f.write("%d\n" % os.getpid())
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if os.path.exists(confirm_file):
-                for path in (confirm_file, marker):
-                    os.remove(path)
-                return True
-            time.sleep(0.25)
-        os.remove(marker)
-        return False
-    return confirm
-
-
 def run_policy(module, policy, create_parent=False, missing_parent_v6=None,
                rollback_timeout=0, confirm_file=None):
     """Apply ``policy`` (our chain under ``policy["hook"]``); exit the module with the result."""
     p = module.params
     confirm = None
-    if rollback_timeout and confirm_file and not module.check_mode:
-        prepare_confirm(confirm_file)
-        confirm = confirmer(confirm_file, rollback_timeout)
+    if rollback_timeout:
+        confirm = RollbackTimer(confirm_file or "", rollback_timeout)
+        try:
+            if not confirm_file or not module.check_mode:
+                confirm.check()  # before anything changes
+        except ConfirmError as exc:
+            module.fail_json(msg=str(exc), changed=False, rolled_back=False)
+        if module.check_mode:
+            confirm = None
     try:
         res = apply_policy(CmdRunner(module), policy, p["families"], check_mode=module.check_mode,
                            state=p["state"], wait=p["wait"], create_parent=create_parent,
@@ -98,10 +73,11 @@ def run_policy(module, policy, create_parent=False, missing_parent_v6=None,
         info = {"changed": changed, "rules": plan.after}
         if plan.skipped:
             info["skipped"] = plan.skipped
+        if plan.migrated and changed:
+            info["migrated_from"] = plan.migrated
         else:
-            diff["before"] += "# %s\n%s" % (plan.family, plan.rules_text(plan.initial))
-            diff["after"] += "# %s\n%s" % (plan.family,
-                                           plan.rules_text(plan.after if changed else plan.initial))
+            diff["before"] += "# %s\n%s" % (plan.family, plan.diff_text())
+            diff["after"] += "# %s\n%s" % (plan.family, plan.diff_text(before=not changed))
         result["families"][plan.family] = info
     if module._diff:
         result["diff"] = diff

@@ -32,6 +32,12 @@ from ansible_collections.dockerguard.firewall.plugins.module_utils._chain_apply 
     same_rules,
     undo_wait,
 )
+from ansible_collections.dockerguard.firewall.plugins.module_utils._host_lock import (
+    LOCK_PATH,
+    LOCK_WAIT,
+    HostLock,
+    LockError,
+)
 from ansible_collections.dockerguard.firewall.plugins.module_utils._iptables_host import (
     docker_backend,
     parse_version,
@@ -92,6 +98,10 @@ class IptablesBackend(object):
             plan.skipped = "%s not found" % TOOLS[family][0]
             return plan
         self._read(plan)
+        if plan.foreign:
+            raise ApplyError("%s: chain %s %s: refusing to touch it, nothing changed. Our "
+                             "chains are ours only: pick another chain name."
+                             % (family, plan.chain, plan.foreign))
         if state == "present":
             plan.after = chain_rules(policy, family)
             if not plan.parent_exists:
@@ -120,6 +130,13 @@ class IptablesBackend(object):
         for plan in reversed([p for p in plans if p.family in families]):
             restore(self.runner.run, plan, plan.undo_payload(), undo_wait(wait))
 
+    def undo_commands(self, plans, wait):
+        """[(argv, payload)] that put every family to be changed back as it was, once
+        the change is written (for a rollback that runs without us)."""
+        return [([plan.restore, "--noflush", "--wait=%d" % undo_wait(wait)],
+                 plan.undo_payload(plan.written_jumps()))
+                for plan in reversed(plans) if plan.changed]
+
     def verify(self, plan):
         """None when the kernel holds exactly our chain (or none) and one jump on top."""
         wanted = plan.after
@@ -128,7 +145,7 @@ class IptablesBackend(object):
             ok = plan.before is None and plan.jump_count == 0
         else:
             ok = (same_rules(plan.before, wanted, plan.family) and plan.jump_count == 1
-                  and plan.jump_first)
+                  and plan.jump_first and not plan.stale)
         if ok:
             return None
         return ("%s: after applying, %s or its jump from %s differs from what was written"
@@ -166,7 +183,8 @@ class PolicyTransaction(object):
         self.create_parent = create_parent
         self.missing_parent_v6 = missing_parent_v6
         self.check_backend = check_backend
-        self.confirm = confirm
+        self.confirm = confirm      # RollbackTimer-like: arm(undo, fds), disarm(), wait()
+        self.keep_fds = ()          # the host lock, handed to the rollback timer
 
     def plan(self):
         plans = []
@@ -182,15 +200,40 @@ class PolicyTransaction(object):
         warnings.extend(p.skipped for p in plans if p.skipped and p.skipped == self.missing_parent_v6)
         if check_mode:
             return PolicyResult(plans, [], warnings, True)
-        applied = self.backend.apply(plans, self.wait)
-        if applied and self.confirm is not None and not self.confirm():
-            self.backend.undo(plans, applied, self.wait)
-            raise ApplyError("no confirmation within the rollback timeout that the controller "
-                             "can still reach the host: the change to %s was rolled back "
-                             "(only our chain; nothing else was touched)" % self.policy["chain"],
-                             rolled_back=True)
+        applied = self.apply(plans)
+        if applied and self.confirm is not None:
+            self.await_confirmation(plans, applied)
         self.read_back(plans, applied)
         return PolicyResult(plans, applied, warnings, False)
+
+    def apply(self, plans):
+        """Write the change; with a confirmation, arm its rollback timer first."""
+        if self.confirm is None:
+            return self.backend.apply(plans, self.wait)
+        self.confirm.arm(self.backend.undo_commands(plans, self.wait), self.keep_fds)
+        try:
+            applied = self.backend.apply(plans, self.wait)
+        except ApplyError:
+            self.confirm.disarm()   # nothing is left changed: the apply put it back
+            raise
+        if not applied:
+            self.confirm.disarm()
+        return applied
+
+    def await_confirmation(self, plans, applied):
+        confirmed, errors = self.confirm.wait()
+        if confirmed:
+            return
+        if confirmed is None:  # the timer is gone (killed?): put back here
+            self.backend.undo(plans, applied, self.wait)
+        if errors and confirmed is not None:
+            raise ApplyError("no confirmation within the rollback timeout, and putting %s "
+                             "back failed: %s" % (self.policy["chain"], "; ".join(errors)),
+                             rolled_back=False)
+        raise ApplyError("no confirmation within the rollback timeout that the controller "
+                         "can still reach the host: the change to %s was rolled back "
+                         "(only our chain; nothing else was touched)" % self.policy["chain"],
+                         rolled_back=True)
 
     def read_back(self, plans, applied):
         """The kernel must hold what was written; if not, put every family back."""
@@ -214,11 +257,22 @@ class PolicyTransaction(object):
                              wanted=wanted, found=found, rolled_back=True)
 
 
-def apply_policy(runner, policy, families, backend=None, check_mode=False, **options):
+def apply_policy(runner, policy, families, backend=None, check_mode=False, lock_path=LOCK_PATH,
+                 lock_wait=LOCK_WAIT, **options):
     """Run one transaction of ``policy`` on ``families``; returns a PolicyResult.
 
-    Raises ApplyError (nothing half-applied) with ``details`` for the caller's output.
-    ``options``: state, wait, create_parent, missing_parent_v6, check_backend, confirm.
+    The whole transaction, both families, runs under our host-wide lock
+    (``_host_lock``), so concurrent runs of the modules and the boot program end in one
+    complete policy. Raises ApplyError (nothing half-applied) with ``details`` for the
+    caller's output. ``options``: state, wait, create_parent, missing_parent_v6,
+    check_backend, confirm.
     """
     backend = backend or IptablesBackend(runner)
-    return PolicyTransaction(backend, policy, families, **options).run(check_mode)
+    transaction = PolicyTransaction(backend, policy, families, **options)
+    try:
+        lock = HostLock(lock_path, lock_wait).acquire()
+    except LockError as exc:
+        raise ApplyError(str(exc))
+    with lock:
+        transaction.keep_fds = (lock.fd,) if lock.fd is not None else ()
+        return transaction.run(check_mode)

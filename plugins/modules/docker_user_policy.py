@@ -38,7 +38,13 @@ options:
     choices: [allow, deny]
     default: allow
   chain:
-    description: Name of our chain.
+    description:
+      - Name of our chain. Every rule we write carries a C(dockerguard:) comment, which
+        marks the chain as ours. A chain of that name that exists and is not ours (no
+        such comments, a built-in chain, a chain jumped to from elsewhere, or the chain
+        of M(dockerguard.firewall.host_input_policy)) is refused, touching nothing.
+      - Renaming it migrates - the old chain of ours and its jump are removed in the same
+        transaction that writes the new one (reported as C(migrated_from)).
     type: str
     default: DOCKERGUARD
   bridges:
@@ -109,8 +115,8 @@ chain:
 families:
   description:
     - Per family, C(changed), C(rules) (the rule bodies of our chain wanted, or
-      null for C(state=absent)) and, when it was not applied, C(skipped) with the
-      reason.
+      null for C(state=absent)), when it was not applied, C(skipped) with the
+      reason, and after a rename of I(chain), C(migrated_from) (the old chains removed).
   returned: always
   type: dict
   sample:

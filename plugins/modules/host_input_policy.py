@@ -32,7 +32,13 @@ extends_documentation_fragment:
   - dockerguard.firewall.policy
 options:
   chain:
-    description: Name of our chain.
+    description:
+      - Name of our chain. Every rule we write carries a C(dockerguard:) comment, which
+        marks the chain as ours. A chain of that name that exists and is not ours (no
+        such comments, a built-in chain, a chain jumped to from elsewhere, or the chain
+        of M(dockerguard.firewall.docker_user_policy)) is refused, touching nothing.
+      - Renaming it migrates - the old chain of ours and its jump are removed in the same
+        transaction that writes the new one (reported as C(migrated_from)).
     type: str
     default: DOCKERGUARD-INPUT
   ssh_sources:
@@ -50,12 +56,18 @@ options:
     description:
       - Seconds to wait for I(confirm_file) after a change before rolling it back.
         C(0) keeps the change without waiting.
+      - The rollback is armed before the change, in a detached process of its own
+        session, so it runs even when the module process is killed (an C(async) shorter
+        than this timeout) or the connection drops. It holds the host-wide lock until it
+        has kept or rolled back the change.
+      - Refused before any change when I(confirm_file) is empty or cannot be written.
     type: int
     default: 0
   confirm_file:
     description:
       - The file whose creation confirms the change (with I(rollback_timeout)). The
-        module writes C(<confirm_file>.applied) once the change is in place.
+        module writes C(<confirm_file>.applied) once the change is in place; both are
+        removed once the change is confirmed or rolled back.
     type: path
     default: /run/dockerguard/confirm
 requirements:

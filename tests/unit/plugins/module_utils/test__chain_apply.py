@@ -72,9 +72,9 @@ def test_ipv6_failing_after_ipv4_puts_ipv4_back():
         apply_plans(k, plans(k))
     undo = k.calls[-1]
     assert undo[0] == "iptables-restore" and not undo[1]
-    # The old chain content comes back, with the jump at the top.
-    assert undo[2] == ("*filter\n:DG - [0:0]\n-A DG -j RETURN\n-D DOCKER-USER -j DG\n"
-                       "-I DOCKER-USER 1 -j DG\nCOMMIT\n")
+    # The old chain content comes back, with the jump exactly where it was (2nd).
+    assert undo[2] == ("*filter\n-D DOCKER-USER -j DG\n:DG - [0:0]\n-A DG -j RETURN\n"
+                       "-I DOCKER-USER 2 -j DG\nCOMMIT\n")
 
 
 def test_absent_removes_jump_and_chain_and_skips_families_without_it():

@@ -25,13 +25,43 @@ def test_check_mode_plans_without_writing_then_apply_and_idempotence():
     assert not res.changed and len(k.restores) == 1
 
 
-def test_unconfirmed_change_is_undone_and_reported():
+class Unconfirmed:
+    """A rollback timer whose controller never confirms: it runs its undo commands."""
+
+    def __init__(self, kernel, gone=False):
+        self.kernel, self.gone, self.undo, self.disarmed = kernel, gone, None, False
+
+    def arm(self, undo, fds):
+        self.undo = undo
+
+    def disarm(self):
+        self.disarmed = True
+
+    def wait(self):
+        if self.gone:
+            return None, ["the rollback timer ended without a verdict"]
+        for argv, payload in self.undo:
+            assert self.kernel(argv, payload)[0] == 0
+        return False, []
+
+
+@pytest.mark.parametrize("gone", [False, True])
+def test_unconfirmed_change_is_undone_and_reported(gone):
     k = Kernel()
     before = dict(k.chains)
+    timer = Unconfirmed(k, gone)
     with pytest.raises(ApplyError, match="rolled back") as exc:
-        apply_policy(Runner(k), POLICY, ["ipv4"], check_backend=False, confirm=lambda: False)
+        apply_policy(Runner(k), POLICY, ["ipv4"], check_backend=False, confirm=timer)
     assert exc.value.details == {"rolled_back": True}
-    assert k.chains == before
+    assert k.chains == before and not timer.disarmed
+
+
+def test_a_refused_apply_disarms_the_timer():
+    k = Kernel(fail_restore=True)
+    timer = Unconfirmed(k)
+    with pytest.raises(ApplyError):
+        apply_policy(Runner(k), POLICY, ["ipv4"], check_backend=False, confirm=timer)
+    assert timer.disarmed
 
 
 class Drifting(Kernel):
