@@ -92,8 +92,8 @@ options:
     description:
       - Seconds to wait for the xtables lock (legacy backend; iptables-nft ignores the
         lock, each restore being one atomic kernel transaction).
-      - C(0) never means "wait forever" (which is what iptables-restore does with
-        C(--wait=0), and without C(--wait)): it waits at most one second, the shortest
+      - C(0) never means to wait forever, which is what iptables-restore does with
+        C(--wait=0) and without C(--wait). It waits at most one second, the shortest
         bounded wait iptables offers, then fails changing nothing.
       - Putting a family back after a failure waits at least 30 seconds.
       - Separately, every run holds the collection's own host-wide lock
