@@ -15,7 +15,7 @@ from unittest import mock
 import pytest
 
 from ansible_run import COLLECTIONS, playbook
-from netns import can_use_netns, namespace, sh
+from tests.lab.netns import can_use_netns, namespace, sh
 from test_docker_user_policy import DOCKER_V4, DOCKER_V6
 
 pytestmark = pytest.mark.skipif(bool(can_use_netns()), reason=str(can_use_netns()))
