@@ -265,7 +265,8 @@ class Host(object):
         if isinstance(default, dict):
             default = default.get(fam)
         ctx = MatchContext(fam, local, iface_addrs, iface_nets, bridges=list(bridges),
-                           ipsets=ipsets, ephemeral=port_range(facts.get("local_port_range")))
+                           ipsets=ipsets, ephemeral=port_range(facts.get("local_port_range")),
+                           default_interface=default)
         return {"ctx": ctx, "local": local, "bridges": bridge_nets, "routes": routes,
                 "primary": primary, "listeners": lst, "default": default,
                 "route_localnet": bool(facts.get("route_localnet", False))}

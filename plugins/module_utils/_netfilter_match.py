@@ -125,7 +125,7 @@ class MatchContext(object):
     """The host facts the matches need, per family, pre-computed once."""
 
     def __init__(self, family, local, iface_addrs=None, iface_nets=None, bridges=(),
-                 ipsets=None, ephemeral=EPHEMERAL):
+                 ipsets=None, ephemeral=EPHEMERAL, default_interface=None):
         self.family = family
         self.ephemeral = tuple(ephemeral)       # the client's source port range
         self.local = local                      # intervals or None (not known)
@@ -133,6 +133,7 @@ class MatchContext(object):
         self.iface_nets = iface_nets or {}      # {iface: [(lo, hi, prefixlen)]}
         self.bridges = frozenset(bridges)       # interfaces that are Linux bridges
         self.ipsets = ipsets                    # {name: intervals} or None
+        self.default_interface = default_interface  # where the default route leaves
         self._types = {}
         if family == "ipv4":
             self.multicast = (addr.parse_cidr("224.0.0.0/4"),)

@@ -155,8 +155,27 @@ def _payload(body, pkt):
     raise Unknown("%s %s is not modelled" % (proto, field))
 
 
+def _rpf(pkt, ctx):
+    """``fib saddr . iif oif`` (reverse path filter, firewalld's IPv6 rpfilter): the
+    client addresses whose route back leaves by the interface the packet came in on."""
+    if pkt.reply:
+        return "bool", True   # the server answers from the network of its own interface
+    nets = [(lo, hi) for lo, hi, _plen in (ctx.iface_nets or {}).get(pkt.in_iface, ())]
+    if ctx.default_interface == pkt.in_iface:
+        return "bool", addr.universe(pkt.family)
+    if ctx.default_interface is None:
+        raise Unknown("fib saddr . iif oif: the default route is not known (give "
+                      "default_interface)")
+    return "rpf", addr.normalize(nets)
+
+
 def _fib(body, pkt, ctx):
     flags = set(body.get("flags") or ())
+    if body.get("result") == "oif" and "saddr" in flags and "iif" in flags and \
+            not flags - {"saddr", "iif", "mark"}:
+        if pkt.mark != (0xFFFFFFFF, 0) and "mark" in flags:
+            raise Unknown("fib saddr . mark . iif oif with a packet mark set")
+        return _rpf(pkt, ctx)
     if body.get("result") != "type" or not flags & {"daddr"} or flags - {"daddr", "iif"}:
         raise Unknown("fib %s %s is not modelled" % (" . ".join(body.get("flags") or ()),
                                                      body.get("result")))
@@ -276,7 +295,15 @@ def _compare(op, kind, v, right, table, pkt, ctx, cache=None):
     intervals of named sets (a blocklist of thousands of addresses is read once)."""
     fam = pkt.family
     negated = op == "!="
-    if op in ("<", ">", "<=", ">="):
+    if kind in ("rpf", "bool"):
+        # ``oif missing`` (false) / present (true or an interface) of a route lookup
+        if op not in ("==", "!="):
+            raise Unknown("operator %s on fib oif is not modelled" % op)
+        want = right is not False and right != "missing"
+        if kind == "bool":
+            return (bool(v) == want) != negated
+        found = v if want != negated else addr.complement(v, fam)
+        return found if found else False
         if v is CLIENT or v is CLIENT_PORT or kind != "int":
             raise Unknown("%s on the client's end is not modelled" % op)
         r = _int(right)

@@ -183,3 +183,21 @@ def test_firewalld_captures(situation, source, port, expect, by):
     blind = _exposure.Engine(ipt, host, blind="Docker reports iptables+firewalld").evaluate(
         dict(source=source, in_interface="eth0", destination="10.250.40.2", dport=port))
     assert blind["verdict"] == "unknown"
+
+
+def test_firewalld_ipv6_rpfilter_by_route_back():
+    """firewalld's IPv6 reverse path filter (``fib saddr . mark . iif oif missing drop``):
+    a source routed back through the interface it came in on passes, another is dropped;
+    without the default route it cannot be told (tried both ways: unknown)."""
+    model = nft("firewalld/port-opened/ruleset.json")
+    v6 = {"ipv6": {"family": "ipv6", "tables": {}}}
+    host = {"interfaces": {"eth0": ["fd00:250:40::2/64"], "eth1": ["fd00:250:41::2/64"]},
+            "listeners": [{"address": "::", "port": 6060}], "default_interface": "eth1"}
+    e = _exposure.Engine(v6, host, nftables=model)
+    probe = dict(in_interface="eth0", destination="fd00:250:40::2", dport=6060)
+    assert e.evaluate(dict(probe, source="fd00:250:40::9"))["verdict"] == "exposed"
+    r = e.evaluate(dict(probe, source="fd00:250:99::9"))   # its route back leaves by eth1
+    assert r["verdict"] == "filtered" and r["decided_by"] == "inet firewalld filter_PREROUTING#2"
+    del host["default_interface"]
+    r = _exposure.Engine(v6, host, nftables=model).evaluate(dict(probe, source="fd00:250:40::9"))
+    assert r["verdict"] == "unknown" and "default route" in r["reason"]
