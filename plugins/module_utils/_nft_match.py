@@ -304,6 +304,7 @@ def _compare(op, kind, v, right, table, pkt, ctx, cache=None):
             return (bool(v) == want) != negated
         found = v if want != negated else addr.complement(v, fam)
         return found if found else False
+    if op in ("<", ">", "<=", ">="):
         if v is CLIENT or v is CLIENT_PORT or kind != "int":
             raise Unknown("%s on the client's end is not modelled" % op)
         r = _int(right)

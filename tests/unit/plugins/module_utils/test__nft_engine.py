@@ -201,3 +201,16 @@ def test_firewalld_ipv6_rpfilter_by_route_back():
     del host["default_interface"]
     r = _exposure.Engine(v6, host, nftables=model).evaluate(dict(probe, source="fd00:250:40::9"))
     assert r["verdict"] == "unknown" and "default route" in r["reason"]
+
+
+def test_port_comparisons():
+    """``tcp dport < 1024`` and friends on the server's port; on the client's, unknown."""
+    from ansible_collections.dockerguard.firewall.plugins.module_utils import _nft_match as nm
+    pkt = _exposure._packet(_exposure.make_probe(source="10.250.21.9", in_interface="ext0",
+                                                 destination="10.250.21.1", dport=8080))
+    ctx = _exposure.Host(HOST).families["ipv4"]["ctx"]
+    dport = {"payload": {"protocol": "tcp", "field": "dport"}}
+    sport = {"payload": {"protocol": "tcp", "field": "sport"}}
+    assert nm.match({"op": "<", "left": dport, "right": 1024}, pkt, ctx, {}) is False
+    assert nm.match({"op": ">=", "left": dport, "right": 8080}, pkt, ctx, {}) is True
+    assert isinstance(nm.match({"op": "<", "left": sport, "right": 1024}, pkt, ctx, {}), str)
