@@ -1,6 +1,6 @@
 """Benchmark: an allow-list of 100 CIDRs on one port, applied to a real lab node.
 
-Starts one fleet node (Docker inside Docker, shared/LAB.md section 3; default
+Starts one fleet node (Docker inside Docker, docs/lab.md section 3; default
 node-forky:local, Docker 28.5 with ip6tables, so both families are written), then runs
 real ansible-playbook commands against it over the community.docker.docker connection:
 

@@ -1,42 +1,31 @@
 #!/usr/bin/env bash
 # THE test command (README; .ci/run calls exactly this). Sets everything up
-# (scripts/setup.sh), then runs the stages, each with a header and its time:
+# (scripts/setup.sh: apt packages, .venv from the pinned requirements-test.txt with nox
+# and antsibull-nox), then runs the nox sessions (noxfile.py, antsibull-nox.toml) of
+# each stage; nox prints each session's result and time:
 #
-#   lint         ansible-lint --offline (production profile, .ansible-lint),
-#                antsibull-changelog lint
-#   sanity       ansible-test sanity --python 3.11, in the laid-out collection tree
-#   unit         pytest tests/unit           (no test collected = failure)
+#   lint         sessions lint (antsibull-changelog lint, shellcheck, the GitHub
+#                workflows against their schema) and ansible-lint (production profile)
+#   sanity       sanity-2.17 ... sanity-2.21: ansible-test sanity per ansible-core
+#   unit         units-2.17 ... units-2.21: pytest tests/unit per ansible-core
 #   integration  pytest tests/integration    (root + docker; real iptables in netns)
 #   molecule     molecule test, for every molecule/*/molecule.yml
-#   galaxy       ansible-galaxy collection build + install of the tarball into a
-#                temporary path + ansible-doc of every module and filter from there
+#   galaxy       build-import-check (build + galaxy-importer), then galaxy: build,
+#                install of the tarball into a temporary path + ansible-doc of every
+#                module and filter from there
 #
 #   scripts/test.sh                  every stage
 #   scripts/test.sh unit sanity      only these (in the order above)
+#   scripts/test.sh --stage NAME     the stage code itself (integration, molecule,
+#                                    galaxy), as the nox session of that name runs it
 #
-# Every stage runs even when an earlier one failed; the exit status is non-zero when
+# Every session runs even when an earlier one failed; the exit status is non-zero when
 # any failed. Reports land in tests/output/ (junit XML for pytest, sanity results).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 ROOT=$PWD
 
 ALL_STAGES=(lint sanity unit integration molecule galaxy)
-selected=()
-if [ $# -eq 0 ]; then
-  selected=("${ALL_STAGES[@]}")
-else
-  for arg in "$@"; do
-    case " ${ALL_STAGES[*]} " in
-      *" $arg "*) ;;
-      *) echo "test.sh: unknown stage '$arg' (stages: ${ALL_STAGES[*]})" >&2; exit 2 ;;
-    esac
-  done
-  for s in "${ALL_STAGES[@]}"; do   # keep the canonical order
-    for arg in "$@"; do [ "$arg" = "$s" ] && selected+=("$s") && break; done
-  done
-fi
-wants() { case " ${selected[*]} " in *" $1 "*) return 0 ;; esac; return 1; }
-
 VENV=$ROOT/.venv
 OUT=$ROOT/tests/output
 COLL_PARENT=$ROOT/.tmp                      # holds ansible_collections/
@@ -46,61 +35,7 @@ now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 header() { printf '\n==================== %s ====================\n' "$*"; }
 
-# --- setup ------------------------------------------------------------------------
-header "setup"
-t0=$(now)
-setup_args=()
-# The lab images and the Docker engine are for integration and molecule only.
-if ! wants integration && ! wants molecule; then setup_args=(--no-docker); fi
-if ! bash scripts/setup.sh "${setup_args[@]}"; then
-  echo "setup FAILED after $(elapsed "$t0") s" >&2
-  exit 1
-fi
-echo "setup: $(elapsed "$t0") s"
-
-export PATH="$VENV/bin:$PATH"
-export ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 NO_COLOR=1
-mkdir -p "$OUT"
-
-header "layout"
-t0=$(now)
-bash scripts/layout.sh >/dev/null || { echo "layout FAILED" >&2; exit 1; }
-echo "laid out $(find "$TREE" -type f | wc -l) files in ${TREE#"$ROOT"/} ($(elapsed "$t0") s)"
-
-# --- stages -----------------------------------------------------------------------
-stage_lint() {
-  local rc=0
-  # Offline, ansible-lint does not install the collection it lints: point it at the tree.
-  (cd "$TREE" && ANSIBLE_COLLECTIONS_PATH=$COLL_PARENT ansible-lint --offline --nocolor) || rc=1
-  (cd "$TREE" && antsibull-changelog lint) && echo "antsibull-changelog lint: clean" || rc=1
-  return $rc
-}
-
-stage_sanity() {
-  # ansible-test bootstraps pip into each sanity virtualenv with a get-pip script it
-  # downloads from a host this machine cannot reach. It uses a cached copy when one
-  # exists: give it a stand-in that installs the pip bundled with Python (ensurepip);
-  # the sanity requirements themselves then come from the package index as usual.
-  local pip_version cache
-  pip_version=$(python -c 'import types
-from ansible_test._internal.python_requirements import get_venv_packages
-print(get_venv_packages(types.SimpleNamespace(version="3.11"))["pip"])') || return 1
-  cache="$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py"
-  mkdir -p "$(dirname "$cache")"
-  printf '%s\n' '"""Stand-in for get-pip.py (written by scripts/test.sh): pip bundled with Python."""' \
-    'import ensurepip' 'ensurepip.bootstrap(upgrade=True)' >"$cache"
-
-  local rc=0
-  # The machine's pip configuration may name index folders that do not exist: pip
-  # warns about each on every install; drop those lines only.
-  (cd "$TREE" && ansible-test sanity --python 3.11 --requirements --color no 2>&1) |
-    { grep -v "^WARNING: Location 'file:.*' is ignored: it is neither a file nor a directory.$" || true; }
-  [ "${PIPESTATUS[0]}" -eq 0 ] || rc=1
-  rm -rf "$OUT/sanity"
-  [ -d "$TREE/tests/output" ] && cp -r "$TREE/tests/output/." "$OUT/sanity/" 2>/dev/null
-  return $rc
-}
-
+# --- stage code run by the nox sessions of the same name (--stage NAME) --------
 # pytest over a directory (at most 30 minutes: CI stops at 90). Exit 5 (nothing collected) fails for unit tests; for
 # integration it fails only when test files exist but nothing was collected.
 run_pytest() {
@@ -115,7 +50,6 @@ run_pytest() {
   return $rc
 }
 
-stage_unit() { run_pytest unit tests/unit; }
 
 stage_integration() {
   [ "$(id -u)" -eq 0 ] || { echo "integration tests need root" >&2; return 1; }
@@ -130,7 +64,9 @@ stage_molecule() {
     scenario=$(basename "$(dirname "$f")")
     n=$((n + 1))
     echo "--- molecule scenario: $scenario (at most 20 minutes)"
-    (cd "$TREE" && ANSIBLE_COLLECTIONS_PATH=$COLL_PARENT \
+    # MOLECULE_GLOB: the scenarios stay in the top-level molecule/ (molecule would
+    # otherwise warn that a collection's scenarios belong in extensions/molecule/).
+    (cd "$TREE" && ANSIBLE_COLLECTIONS_PATH=$COLL_PARENT MOLECULE_GLOB='molecule/*/molecule.yml' \
       timeout -k 60 1200 molecule test --scenario-name "$scenario") || {
       echo "molecule scenario $scenario FAILED" >&2; rc=1; }
   done
@@ -202,7 +138,7 @@ assert where.startswith(installed + "/"), "%s: rendered from %s" % (name, where)
   return $rc
 }
 
-# The host's own firewall must come out of integration and molecule untouched (LAB.md
+# The host's own firewall must come out of integration and molecule untouched (docs/lab.md
 # §5: tests write rules only in lab nodes or network namespaces of their own). Docker
 # edits FORWARD and its own chains as containers come and go, so compare what only a
 # stray test would change: INPUT and OUTPUT, and every builtin chain's policy.
@@ -216,28 +152,75 @@ host_firewall() {
   done
 }
 
-# --- run --------------------------------------------------------------------------
-declare -A result duration
-failed=0
-for s in "${selected[@]}"; do
-  header "$s"
-  t0=$(now)
-  guard=0
-  case $s in integration | molecule) guard=1; host_firewall >"$ROOT/.tmp/host-firewall.before" ;; esac
-  if "stage_$s"; then result[$s]=PASS; else result[$s]=FAIL; fi
-  if [ $guard = 1 ]; then
-    host_firewall >"$ROOT/.tmp/host-firewall.after"
-    if ! diff -u "$ROOT/.tmp/host-firewall.before" "$ROOT/.tmp/host-firewall.after"; then
-      echo "$s changed the host's own firewall (diff above): tests must use lab nodes or netns" >&2
-      result[$s]=FAIL
+# --stage NAME: one stage's code, in the .venv that setup built (nox calls this).
+if [ "${1:-}" = --stage ]; then
+  name=${2:-}
+  case $name in integration | molecule | galaxy) ;;
+    *) echo "test.sh: --stage takes integration, molecule or galaxy, not '$name'" >&2; exit 2 ;;
+  esac
+  export PATH="$VENV/bin:$PATH"
+  export ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 NO_COLOR=1
+  mkdir -p "$OUT"
+  bash scripts/layout.sh >/dev/null || { echo "layout FAILED" >&2; exit 1; }
+  rc=0
+  [ "$name" = galaxy ] || host_firewall >"$ROOT/.tmp/host-firewall.before.$name"
+  "stage_$name" || rc=1
+  if [ "$name" != galaxy ]; then
+    host_firewall >"$ROOT/.tmp/host-firewall.after.$name"
+    if ! diff -u "$ROOT/.tmp/host-firewall.before.$name" "$ROOT/.tmp/host-firewall.after.$name"; then
+      echo "$name changed the host's own firewall (diff above): tests must use lab nodes or netns" >&2
+      rc=1
     fi
   fi
-  [ "${result[$s]}" = PASS ] || failed=$((failed + 1))
-  duration[$s]=$(elapsed "$t0")
-  echo "---- $s: ${result[$s]} (${duration[$s]} s)"
-done
+  exit $rc
+fi
 
-header "summary"
-for s in "${selected[@]}"; do printf '  %-12s %s  %8s s\n' "$s" "${result[$s]}" "${duration[$s]}"; done
-echo "stages: $((${#selected[@]} - failed)) passed, $failed failed"
-[ $failed -eq 0 ]
+selected=()
+if [ $# -eq 0 ]; then
+  selected=("${ALL_STAGES[@]}")
+else
+  for arg in "$@"; do
+    case " ${ALL_STAGES[*]} " in
+      *" $arg "*) ;;
+      *) echo "test.sh: unknown stage '$arg' (stages: ${ALL_STAGES[*]})" >&2; exit 2 ;;
+    esac
+  done
+  for s in "${ALL_STAGES[@]}"; do   # keep the canonical order
+    for arg in "$@"; do [ "$arg" = "$s" ] && selected+=("$s") && break; done
+  done
+fi
+wants() { case " ${selected[*]} " in *" $1 "*) return 0 ;; esac; return 1; }
+
+# --- setup ------------------------------------------------------------------------
+header "setup"
+t0=$(now)
+setup_args=()
+# The lab images and the Docker engine are for integration and molecule only.
+if ! wants integration && ! wants molecule; then setup_args=(--no-docker); fi
+if ! bash scripts/setup.sh "${setup_args[@]}"; then
+  echo "setup FAILED after $(elapsed "$t0") s" >&2
+  exit 1
+fi
+echo "setup: $(elapsed "$t0") s"
+
+export PATH="$VENV/bin:$PATH"
+export ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 NO_COLOR=1
+mkdir -p "$OUT"
+
+# --- sessions ---------------------------------------------------------------------
+# The nox sessions of each selected stage, in the canonical order (nox -l lists them).
+sessions=()
+for s in "${selected[@]}"; do
+  case $s in
+    lint) sessions+=(lint ansible-lint) ;;
+    sanity) for v in 2.17 2.18 2.19 2.20 2.21; do sessions+=("sanity-$v"); done ;;
+    unit) for v in 2.17 2.18 2.19 2.20 2.21; do sessions+=("units-$v"); done ;;
+    galaxy) sessions+=(build-import-check galaxy) ;;
+    *) sessions+=("$s") ;;
+  esac
+done
+header "nox: ${sessions[*]}"
+# --reuse-venv yes: a session's virtualenv is kept between runs; its pinned packages
+# are still installed each time (a no-op when present). nox goes on after a failed
+# session and prints every session's result and time at the end.
+nox --reuse-venv yes --no-color -s "${sessions[@]}"

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Build the lab images without a registry (see shared/LAB.md), each only when missing:
+# Build the lab images without a registry (see docs/lab.md), each only when missing:
 #   svc:local             busybox-static service image (httpd, nc, sh, sleep)
 #   node-<suite>:local    fleet node: python3 (+ Docker SDK), iptables, dockerd
 #                         (bookworm=20.10, forky=28.5)
-#   node-forky-firewalld:local  the forky node plus firewalld, dbus and nftables (LAB.md 3c)
+#   node-forky-firewalld:local  the forky node plus firewalld, dbus and nftables (docs/lab.md 3c)
 # An image carries a label with its recipe; a cached image whose recipe changed is rebuilt.
 # Usage: scripts/lab/images.sh [svc] [bookworm] [forky] [forky-firewalld] ...
 #        (default: svc bookworm forky)

@@ -47,7 +47,7 @@ NETNS_CAPTURES = {
 
 FIREWALLD_IMAGE = "node-forky-firewalld:local"
 FIREWALLD_NODE = "dg-it-nft-firewalld"
-# LAB.md 3c: dbus, then firewalld (wait for it), then dockerd (start_node adds it).
+# docs/lab.md 3c: dbus, then firewalld (wait for it), then dockerd (start_node adds it).
 FIREWALLD_BOOT = (
     "mkdir -p /run/dbus; dbus-daemon --system --fork; "
     "firewalld --nofork --nopid >/var/log/firewalld.log 2>&1 & "

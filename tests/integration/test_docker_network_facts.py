@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-"""docker_network_facts against real engines (../shared/LAB.md).
+"""docker_network_facts against real engines (docs/lab.md).
 
 - the host's engine (Debian's Docker 20.10), through ``ansible localhost``;
 - a Docker 28.5 lab node (node-forky:local), through ``ansible`` with the

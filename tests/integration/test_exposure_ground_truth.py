@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Ground truth: the exposure engine's verdict equals what real packets do.
 
-Two lab nodes (../shared/LAB.md: Docker inside Docker, each with its own network
+Two lab nodes (docs/lab.md: Docker inside Docker, each with its own network
 namespace, iptables and dockerd) - Debian bookworm's Docker 20.10 and forky's Docker 28.5
 - sit on a lab network with three probe containers (allowed 10.250.44.10, denied .20,
 other .30). On each node the same situations are set up, one port each:

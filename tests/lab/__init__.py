@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: dockerguard developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The test lab, once, for pytest, Molecule and the benches (shared/LAB.md).
+"""The test lab, once, for pytest, Molecule and the benches (docs/lab.md).
 
 Real Docker engines and real traffic on this machine's docker engine, through the
 ``docker`` CLI:
@@ -9,7 +9,7 @@ Real Docker engines and real traffic on this machine's docker engine, through th
 ==============  ===================================================================
 ``engine``      ``LabError``, ``docker()`` / ``run()`` (the CLI, checked), ``wait_for``,
                 ``Engine`` (one engine's CLI that removes what it created), preflight
-``node``        fleet nodes: ``NODE_FLAGS`` (LAB.md section 3, the one copy; Molecule's
+``node``        fleet nodes: ``NODE_FLAGS`` (docs/lab.md section 3, the one copy; Molecule's
                 create.yml gets them through ``fleet``), ``start_node``, dockerd
                 stop / start / restart, ``wait_published``, ``install_sdk``
 ``probe``       real traffic from a client container: ``probe``, ``probe_many``,

@@ -110,6 +110,6 @@ class Engine(object):
 
 def routes_to(address):
     """The host's routes (other than the default) that cover ``address``: a lab subnet
-    must not overlap any (shared/LAB.md section 4)."""
+    must not overlap any (docs/lab.md section 4)."""
     out = run(["ip", "-4", "route", "show", "to", "match", address], check=False).stdout
     return [r for r in out.splitlines() if r and not r.startswith("default")]

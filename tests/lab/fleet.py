@@ -17,7 +17,7 @@ Several checkouts may run their scenarios on one docker engine at the same time,
 every container, the network and the subnet carry a lab id: ``DG_MOL_LAB_ID`` when set
 (1-8 of ``a-z0-9``), else a short hash of the path of this checkout. Names are
 ``dg-mol-<id>-<node>``, the network ``dg-mol-<id>`` with a /24 in 10.250.64.0/18 (never
-the machine's uplink or the registries' ranges, see LAB.md); create.yml refuses a
+the machine's uplink or the registries' ranges, see docs/lab.md); create.yml refuses a
 subnet that is already routed.
 """
 

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: dockerguard developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Fleet nodes: Docker inside Docker (shared/LAB.md section 3), started and driven.
+"""Fleet nodes: Docker inside Docker (docs/lab.md section 3), started and driven.
 
 The nodes have no init: dockerd runs beside ``sleep infinity``, is stopped by its pid
 file and started again with the same command (``DOCKERD``).
@@ -16,7 +16,7 @@ import tarfile
 
 from tests.lab.engine import LabError, docker, run, wait_for
 
-# The flags LAB.md section 3 gives for a lab node (no --privileged: the kernel's bounding
+# The flags docs/lab.md section 3 gives for a lab node (no --privileged: the kernel's bounding
 # set lacks CAP_SYS_RESOURCE; systempaths=unconfined for Docker 28). The one copy:
 # Molecule's create.yml reads them as lab_node_flags from the fleet inventory.
 NODE_FLAGS = [

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: dockerguard developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Real traffic from a probe client container (busybox ``nc``, shared/LAB.md section 4).
+"""Real traffic from a probe client container (busybox ``nc``, docs/lab.md section 4).
 
 - ``probe(client, address, port)``: one HTTP request;
 - ``probe_many``: several at once (a dropped probe costs its whole timeout);

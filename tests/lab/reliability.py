@@ -5,7 +5,7 @@
 
 ``Lab`` starts, on the host's docker engine, a dual-stack lab network of its own, the
 probe clients of ``CLIENTS`` at fixed addresses (busybox; ``outside`` also serves HTTP,
-for containers' outbound traffic) and one fleet node (shared/LAB.md section 3: Docker
+for containers' outbound traffic) and one fleet node (docs/lab.md section 3: Docker
 inside Docker, the exact flags, no ``--privileged``), optionally with the iptables
 alternative set to the legacy backend before its dockerd starts. The modules run on the
 node through a real ``ansible`` / ``ansible-playbook`` with the

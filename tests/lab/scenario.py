@@ -97,7 +97,7 @@ class Scenario(object):
             e.container(n["side"], "--network", "container:" + n["web"], *sleep)
         except LabError as exc:
             # runc 1.3 (Docker 28.5) must open the other container's mount namespace,
-            # which needs CAP_SYS_PTRACE: the lab node flags (LAB.md) do not grant it.
+            # which needs CAP_SYS_PTRACE: the lab node flags (docs/lab.md) do not grant it.
             if "ns/mnt: permission denied" not in str(exc):
                 raise
             e.docker("rm", "-f", n["side"], check=False)
