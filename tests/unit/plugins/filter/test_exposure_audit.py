@@ -6,9 +6,6 @@ module_utils/test__exposure_audit.py and test__exposure_render.py; here the plum
 
 from __future__ import absolute_import, division, print_function
 
-import os
-import sys
-
 import pytest
 from ansible.errors import AnsibleFilterError
 
@@ -16,8 +13,7 @@ from ansible_collections.dockerguard.firewall.plugins.filter.exposure_audit impo
 from ansible_collections.dockerguard.firewall.plugins.module_utils._policy import (
     chain_rules, validate)
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "module_utils"))
-import audit_model as lab  # noqa: E402  (tests/unit/plugins/module_utils/audit_model.py)
+from ansible_collections.dockerguard.firewall.tests.unit.plugins.module_utils import audit_model as lab
 
 F = FilterModule().filters()
 

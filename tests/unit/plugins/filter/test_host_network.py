@@ -5,16 +5,12 @@
 
 from __future__ import absolute_import, division, print_function
 
-import os
-import sys
-
 import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.dockerguard.firewall.plugins.filter.host_network import FilterModule
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "module_utils"))
-import audit_model as lab  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.dockerguard.firewall.tests.unit.plugins.module_utils import audit_model as lab
 
 F = FilterModule().filters()
 

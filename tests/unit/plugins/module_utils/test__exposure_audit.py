@@ -16,7 +16,7 @@ from ansible_collections.dockerguard.firewall.plugins.module_utils import _expos
 from ansible_collections.dockerguard.firewall.plugins.module_utils._policy import (
     HOOK_DOCKER_USER, HOOK_INPUT, chain_rules, validate)
 
-import audit_model as lab
+from ansible_collections.dockerguard.firewall.tests.unit.plugins.module_utils import audit_model as lab
 
 INPUT_9090 = ["-s 10.99.0.0/16 -p tcp -m tcp --dport 9090 -j ACCEPT",
               "-p tcp -m tcp --dport 9090 -j DROP"]

@@ -16,7 +16,7 @@ from ansible_collections.dockerguard.firewall.plugins.module_utils._iptables imp
 from ansible_collections.dockerguard.firewall.plugins.module_utils._iptables_host import (
     parse_ipset_save, save_ipsets)
 
-from test__exposure import DOCKER_2010, HOST, docker2010, probe
+from ansible_collections.dockerguard.firewall.tests.unit.plugins.module_utils.test__exposure import DOCKER_2010, HOST, docker2010, probe
 
 RAW = "*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n%s\nCOMMIT\n"
 MANGLE = ("*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n"

@@ -19,8 +19,8 @@ from ansible_collections.dockerguard.firewall.plugins.module_utils._exposure imp
 from ansible_collections.dockerguard.firewall.plugins.module_utils._exposure_scan import (
     Scan, exposure_host, normalize_sources, source_interface)
 
-import audit_model as lab
-from test__docker import capture_model
+from ansible_collections.dockerguard.firewall.tests.unit.plugins.module_utils import audit_model as lab
+from ansible_collections.dockerguard.firewall.tests.unit.plugins.module_utils.test__docker import capture_model
 
 
 def test_exposure_host_feeds_the_engine():

@@ -13,7 +13,7 @@ import pytest
 from ansible_collections.dockerguard.firewall.plugins.module_utils import _host_network as hn
 from ansible_collections.dockerguard.firewall.plugins.module_utils._allowlist import PolicyError
 
-import audit_model as lab
+from ansible_collections.dockerguard.firewall.tests.unit.plugins.module_utils import audit_model as lab
 
 REGISTRY = {"format": 1, "services": {
     "dns": {"image": "dns:1", "ports": ["5353/udp"],
