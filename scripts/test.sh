@@ -80,7 +80,7 @@ stage_galaxy() {
   (cd "$TREE" && ansible-galaxy collection build --output-path "$dist") || return 1
   tarball=$(ls "$dist"/dockerguard-firewall-*.tar.gz) || return 1
   echo "built ${tarball#"$ROOT"/} ($(du -h "$tarball" | cut -f1), $(tar -tzf "$tarball" | wc -l) entries)"
-  if tar -tzf "$tarball" | grep -E '^(\./)?(tests|scripts|molecule|bench|\.tmp|\.venv|\.git)/'; then
+  if tar -tzf "$tarball" | grep -E '^(\./)?(tests|scripts|molecule|bench|\.tmp|\.venv|\.git|\.github|\.nox)/|^(\./)?noxfile\.py$'; then
     echo "the tarball carries the files above, which galaxy.yml's build_ignore should drop" >&2
     rc=1
   fi
