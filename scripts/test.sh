@@ -222,5 +222,6 @@ done
 header "nox: ${sessions[*]}"
 # --reuse-venv yes: a session's virtualenv is kept between runs; its pinned packages
 # are still installed each time (a no-op when present). nox goes on after a failed
-# session and prints every session's result and time at the end.
-nox --reuse-venv yes --no-color -s "${sessions[@]}"
+# session and prints every session's result and time at the end. A Python that a
+# session needs and that is missing fails it (nox would skip it outside CI).
+nox --reuse-venv yes --no-color --error-on-missing-interpreters -s "${sessions[@]}"
