@@ -139,7 +139,8 @@ class FamilyPlan(object):
         self.create_parent = False
         self.skipped = None
         self.foreign = None         # why our chain's name is someone else's chain
-        self.stale = []             # [(chain, rule bodies, jumps)]: ours under an old name
+        self.stale = []             # [(chain, rule bodies, jump positions)]: ours under an old name
+        self.initial_stale = []     # ``stale`` as first read: what undo puts back
         self.migrated = []          # the stale chains' names as first read
 
     # -- reading ---------------------------------------------------------------
@@ -158,11 +159,10 @@ class FamilyPlan(object):
             self.jump_positions = positions   # where undo puts the jumps back
         ours = chains.get(self.chain)
         self.before = None if ours is None else _bodies(self.chain, ours)
-        if not self.was_read:
-            self.initial, self.was_read = self.before, True
         self.foreign = self._foreign(chains, ours)
         self.stale = self._stale(chains, parent)
-        if self.initial is self.before and not self.migrated:
+        if not self.was_read:   # a later read (the read-back) sees the migration done
+            self.initial, self.initial_stale, self.was_read = self.before, self.stale, True
             self.migrated = [name for name, dummy, dummy in self.stale]
 
     def _foreign(self, chains, ours):
@@ -194,11 +194,11 @@ class FamilyPlan(object):
             if (name == self.chain or c is None or c.get("builtin") or r["rule"] != plain
                     or owner(c["rules"]) != self.parent or name in [entry[0] for entry in stale]):
                 continue
-            jumps = sum(1 for x in parent["rules"] if x["rule"] == r["rule"])
+            positions = [k for k, x in enumerate(parent["rules"]) if x["rule"] == r["rule"]]
             used = [n for n, other in chains.items() for x in other["rules"]
                     if x.get("target") == name and x["rule"] != r["rule"]]
             if not used:
-                stale.append((name, _bodies(name, c), jumps))
+                stale.append((name, _bodies(name, c), positions))
         return stale
 
     # -- deciding --------------------------------------------------------------
@@ -218,8 +218,9 @@ class FamilyPlan(object):
                                self.jump_first, self.create_parent)
         # A renamed chain migrates in the same commit: the old jump and chain go.
         lines = []
-        for name, dummy, jumps in self.stale:
-            lines += ["-D %s -j %s" % (self.parent, name)] * jumps + ["-F %s" % name, "-X %s" % name]
+        for name, dummy, positions in self.stale:
+            lines += ["-D %s -j %s" % (self.parent, name)] * len(positions)
+            lines += ["-F %s" % name, "-X %s" % name]
         return _before_commit(text, lines)
 
     def written(self):
@@ -232,22 +233,24 @@ class FamilyPlan(object):
 
     def undo_payload(self, jumps=None):
         """Put back exactly what the first ``read`` saw: our chain's rules, its jumps at
-        their positions (or no chain and no jump), and a renamed chain migrated away.
+        their positions (or no chain and no jump), and a renamed chain migrated away
+        (with its jumps where they were).
         ``jumps``: how many jumps of ours the kernel holds then (default: as last known)."""
         lines = ["*filter"]
         jumps = self.jump_count if jumps is None else jumps
         lines += ["-D %s -j %s" % (self.parent, self.chain)] * jumps
+        inserts = []
         if self.initial is None:
             lines += ["-F %s" % self.chain, "-X %s" % self.chain]
         else:
             lines.append(":%s - [0:0]" % self.chain)
             lines += ["-A %s %s" % (self.chain, r) for r in self.initial]
-            # ascending: each insert sees the rules before it as they were
-            lines += ["-I %s %d -j %s" % (self.parent, pos + 1, self.chain)
-                      for pos in self.jump_positions]
-        for name, rules, jumps in self.stale if self.after is not None else ():
+            inserts += [(pos, self.chain) for pos in self.jump_positions]
+        for name, rules, positions in self.initial_stale if self.after is not None else ():
             lines += [":%s - [0:0]" % name] + ["-A %s %s" % (name, r) for r in rules]
-            lines += ["-A %s -j %s" % (self.parent, name)] * jumps
+            inserts += [(pos, name) for pos in positions]
+        # ascending: each insert sees the rules before it as they were
+        lines += ["-I %s %d -j %s" % (self.parent, pos + 1, name) for pos, name in sorted(inserts)]
         return "\n".join(lines + ["COMMIT"]) + "\n"
 
     def diff_text(self, before=True):
@@ -263,8 +266,8 @@ class FamilyPlan(object):
             head = ["-I %s %d -j %s" % (self.parent, pos + 1, self.chain)
                     for pos in self.jump_positions]
         body = ["-A %s %s" % (self.chain, r) for r in self.initial or ()]
-        for name, rules, jumps in self.stale:
-            body += ["-A %s -j %s" % (self.parent, name)] * jumps
+        for name, rules, positions in self.initial_stale:
+            body += ["-A %s -j %s" % (self.parent, name)] * len(positions)
             body += ["-A %s %s" % (name, r) for r in rules]
         return "\n".join(head + body) + "\n"
 

@@ -14,6 +14,8 @@ from unittest import mock
 
 import pytest
 
+from ansible_collections.dockerguard.firewall.plugins.module_utils._chain_apply import (
+    FamilyPlan, apply_plans, restore)
 from ansible_run import COLLECTIONS, playbook
 from tests.lab.netns import can_use_netns, namespace, sh
 from test_docker_user_policy import DOCKER_V4, DOCKER_V6
@@ -238,6 +240,29 @@ def test_class3_a_renamed_chain_is_migrated_in_one_transaction(ns):
         assert user.count("-A DOCKER-USER -j DOCKERGUARD-NEW") == 1 and user[0].endswith("NEW"), user
     again, log = module(ns, "docker_user_policy", dict(POLICY_A, chain="DOCKERGUARD-NEW"))
     assert again["changed"] is False, again
+
+
+def test_class6_a_read_back_rollback_of_a_rename_restores_the_old_chain_at_its_place(ns):
+    """The read-back re-reads the kernel, where the renamed chain is already gone: the
+    rollback must still put the old chain back, its jump where it was (not at the end)."""
+    module(ns, "docker_user_policy", POLICY_A)
+    sh("iptables", "-I", "DOCKER-USER", "1", "-s", "10.250.9.0/24", "-j", "DROP", ns=ns)
+    before = saves(ns)
+
+    def run(argv, data=None):
+        proc = subprocess.run(["ip", "netns", "exec", ns] + list(argv), input=data,
+                              capture_output=True, text=True, check=False)
+        return proc.returncode, proc.stdout, proc.stderr
+
+    plan = FamilyPlan("ipv4", "DOCKERGUARD-NEW", "DOCKER-USER")
+    plan.save, plan.restore = "iptables-save", "iptables-restore"
+    plan.read(run)
+    assert [name for name, dummy, dummy in plan.stale] == ["DOCKERGUARD"], plan.stale
+    plan.after = list(plan.stale[0][1])
+    assert apply_plans(run, [plan]) == ["ipv4"]
+    plan.read(run)                      # what the read-back does before it rolls back
+    restore(run, plan, plan.undo_payload(), 5)
+    assert saves(ns) == before
 
 
 # -- class 6: truthful results in every state ------------------------------------------------
