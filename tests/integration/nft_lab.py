@@ -21,6 +21,7 @@ import time
 
 from tests.lab import node as lab_node
 from tests.lab.engine import run, wait_for
+from tests.lab.node import FIREWALLD_BOOT, FIREWALLD_IMAGE  # noqa: F401  (re-exported for the tests)
 from tests.lab.netns import namespace, sh
 from tests.lab.scenario import node_engine
 
@@ -45,14 +46,7 @@ NETNS_CAPTURES = {
     ],
 }
 
-FIREWALLD_IMAGE = "node-forky-firewalld:local"
 FIREWALLD_NODE = "dg-it-nft-firewalld"
-# docs/lab.md 3c: dbus, then firewalld (wait for it), then dockerd (start_node adds it).
-FIREWALLD_BOOT = (
-    "mkdir -p /run/dbus; dbus-daemon --system --fork; "
-    "firewalld --nofork --nopid >/var/log/firewalld.log 2>&1 & "
-    "i=0; until firewall-cmd --state >/dev/null 2>&1 || [ $i -ge 120 ]; do "
-    "sleep 0.5; i=$((i+1)); done; ")
 HOST_PORT = 6060           # a host-network service in the node
 PUBLISHED = 8080           # web: -p 8080:80
 DENIED_SOURCE = "10.250.40.20"

@@ -29,7 +29,7 @@ import os
 import re
 import sys
 
-from tests.lab.node import DOCKERD, NODE_FLAGS, SERVICE_IMAGE, node_command
+from tests.lab.node import DOCKERD, FIREWALLD_BOOT, FIREWALLD_IMAGE, NODE_FLAGS, SERVICE_IMAGE, node_command
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 # Inventory name -> image and host number in the lab subnet.
@@ -37,8 +37,20 @@ NODES = {
     "bookworm": {"lab_image": "node-bookworm:local", "host": 11},  # Docker 20.10, iptables 1.8.9
     "forky": {"lab_image": "node-forky:local", "host": 12},        # Docker 28.5, iptables 1.8.11+
 }
+# Nodes of the group firewalld_nodes (not lab_nodes: only the scenarios that name
+# lab_scenario_group: firewalld_nodes start them): inventory name -> image, host number
+# and what the node runs before dockerd (docs/lab.md section 3c).
+FIREWALLD_NODES = {
+    "forky-firewalld": {"lab_image": FIREWALLD_IMAGE, "host": 13, "boot": FIREWALLD_BOOT},
+}
 # Probe clients: role -> host number.
 CLIENTS = {"allowed": 10, "denied": 20}
+
+
+NODE_VARS = {
+    "ansible_connection": "community.docker.docker",
+    "ansible_python_interpreter": "/usr/bin/python3",
+}
 
 
 def lab_id():
@@ -58,16 +70,18 @@ def inventory():
     net = "10.250.%d" % octet
     prefix = "dg-mol-%s" % ident
     hostvars = {}
-    for name, node in NODES.items():
+    for name, node in list(NODES.items()) + list(FIREWALLD_NODES.items()):
         hostvars[name] = {
             "ansible_host": "%s-%s" % (prefix, name),
             "lab_image": node["lab_image"],
             "lab_address": "%s.%d" % (net, node["host"]),
         }
+        if "boot" in node:
+            hostvars[name]["lab_node_command"] = node_command(node["boot"])
     return {
         "_meta": {"hostvars": hostvars},
         "all": {
-            "children": ["lab_nodes"],
+            "children": ["lab_nodes", "firewalld_nodes"],
             "vars": {
                 "lab_id": ident,
                 "lab_label": "dg-mol=%s" % ident,
@@ -87,13 +101,8 @@ def inventory():
                     for role, host in CLIENTS.items()),
             },
         },
-        "lab_nodes": {
-            "hosts": sorted(NODES),
-            "vars": {
-                "ansible_connection": "community.docker.docker",
-                "ansible_python_interpreter": "/usr/bin/python3",
-            },
-        },
+        "lab_nodes": {"hosts": sorted(NODES), "vars": NODE_VARS},
+        "firewalld_nodes": {"hosts": sorted(FIREWALLD_NODES), "vars": NODE_VARS},
     }
 
 

@@ -28,6 +28,14 @@ NODE_FLAGS = [
 ]
 DOCKERD = "dockerd >>/var/log/dockerd.log 2>&1"
 SERVICE_IMAGE = "svc:local"
+# docs/lab.md section 3c: a forky node with firewalld. Its boot: dbus, then firewalld
+# (waited for), then dockerd (node_command adds it), so Docker finds firewalld running.
+FIREWALLD_IMAGE = "node-forky-firewalld:local"
+FIREWALLD_BOOT = (
+    "mkdir -p /run/dbus; dbus-daemon --system --fork; "
+    "firewalld --nofork --nopid >/var/log/firewalld.log 2>&1 & "
+    "i=0; until firewall-cmd --state >/dev/null 2>&1 || [ $i -ge 120 ]; do "
+    "sleep 0.5; i=$((i+1)); done; ")
 SDK_PACKAGES = ("docker", "requests", "urllib3", "idna", "certifi", "charset_normalizer")
 
 

@@ -29,7 +29,7 @@ import pytest
 
 # tests.lab: the repository root is on PYTHONPATH (molecule.yml verifier.env)
 from tests.lab.node import dockerd_running, restart_dockerd, start_dockerd, stop_dockerd, wait_published
-from tests.lab.probe import probe_many, ProbeLoop
+from tests.lab.verdicts import NodeVars, check_loops, check_probes, loops, services, through, unit_command
 
 testinfra_hosts = ["ansible://lab_nodes"]
 
@@ -55,14 +55,7 @@ conntrack -F >/dev/null 2>&1 || true
 
 @pytest.fixture(scope="module")
 def nodevars():
-    cache = {}
-
-    def get(host):
-        name = host.backend.host
-        if name not in cache:
-            cache[name] = host.ansible.get_variables()
-        return cache[name]
-    return get
+    return NodeVars()
 
 
 def our_state(host, family="ipv4"):
@@ -78,67 +71,6 @@ def our_state(host, family="ipv4"):
 
 def saved_families(host):
     return json.loads(host.file(CONFIG).content_string)["families"]
-
-
-def expectations(v):
-    """{(client, port): reached?} from the scenario's variables."""
-    allowed = v["lab_clients"]["allowed"]["name"]
-    denied = v["lab_clients"]["denied"]["name"]
-    restricted = {int(p) for e in v["docker_user_entries"] for p in e["ports"]}
-    want = {}
-    for service in v["lab_services"]:
-        port = int(service["port"])
-        if port in restricted:
-            want[(allowed, port)], want[(denied, port)] = True, False
-        else:  # named by no entry: docker_user_default decides
-            want[(allowed, port)] = want[(denied, port)] = v["docker_user_default"] == "allow"
-    return want
-
-
-def check_probes(v, when):
-    want = expectations(v)
-    results = probe_many((c, v["lab_address"], p) for (c, p) in sorted(want))
-    lines, wrong = [], []
-    for (client, address, port), r in sorted(results.items()):
-        ok = r["reached"] == want[(client, port)]
-        lines.append("%s %s -> %s:%d reached=%s (want %s) %.2fs %s" % (
-            "ok " if ok else "BAD", client, address, port, r["reached"],
-            want[(client, port)], r["seconds"], r["detail"]))
-        if not ok:
-            wrong.append(lines[-1])
-        # reject answers with a TCP reset: a denied client fails at once, not on timeout.
-        if (not want[(client, port)] and v["docker_user_action"] == "reject"
-                and port in {int(p) for e in v["docker_user_entries"] for p in e["ports"]}):
-            if r["seconds"] >= 1.5 or "refused" not in r["detail"].lower():
-                wrong.append("%s: expected a fast reject, got %.2fs %s"
-                             % (lines[-1], r["seconds"], r["detail"]))
-    print("\n".join(["probes %s on %s:" % (when, v["ansible_host"])] + lines))
-    assert not wrong, "probes %s:\n%s" % (when, "\n".join(wrong))
-
-
-def services(v):
-    return [s["name"] for s in v["lab_services"]], [int(s["port"]) for s in v["lab_services"]]
-
-
-def restricted_port(v):
-    return int(v["docker_user_entries"][0]["ports"][0])
-
-
-def loops(v):
-    """Denied and allowed clients probing the restricted port over and over."""
-    port = restricted_port(v)
-    return (ProbeLoop(v["lab_clients"]["denied"]["name"], v["lab_address"], port),
-            ProbeLoop(v["lab_clients"]["allowed"]["name"], v["lab_address"], port))
-
-
-def check_loops(denied, allowed, when):
-    """The denied client was never served, though the allowed one got through meanwhile."""
-    print("%s: %d denied probes over %.1fs, %d reached (none may); %d allowed probes, "
-          "%d reached" % (when, len(denied.results), denied.results[-1]["at"] if denied.results
-                          else 0, len(denied.reached), len(allowed.results),
-                          len(allowed.reached)))
-    assert not denied.reached, "%s: the denied client was served: %s" % (when, denied.reached)
-    assert len(denied.results) >= 3, denied.results
 
 
 # -- 1. what the role installed --------------------------------------------------------
@@ -200,12 +132,7 @@ def test_dockerd_restart(host, nodevars):
     v = nodevars(host)
     node = v["ansible_host"]
     before = {f: our_state(host, f) for f in saved_families(host)}
-    denied, allowed = loops(v)
-    with denied, allowed:
-        restart_dockerd(node, v["lab_dockerd_command"])
-        wait_published(node, *services(v))
-        allowed.wait_reached(since=time.time())
-    check_loops(denied, allowed, "during the dockerd restart")
+    through(v, lambda: restart_dockerd(node, v["lab_dockerd_command"]), "during the dockerd restart")
     for family, was in before.items():
         now = our_state(host, family)
         assert now["ours"] == was["ours"], "%s: our chain changed across the restart" % family
@@ -220,20 +147,14 @@ def test_dockerd_restart(host, nodevars):
 
 # -- 4. boot path -------------------------------------------------------------------------
 
-def unit_command(host, path, key):
-    """The command a systemd unit line runs (``-`` prefix: failure ignored, stripped)."""
-    m = re.search(r"(?m)^%s=-?(.+)$" % key, host.file(path).content_string)
-    assert m, "%s has no %s=" % (path, key)
-    return m.group(1).strip()
-
-
 def test_boot_path(host, nodevars):
     v = nodevars(host)
     node = v["ansible_host"]
     families = saved_families(host)
     before = {f: our_state(host, f)["ours"] for f in families}
     if v["docker_user_init"] == "systemd":
-        boot, post = unit_command(host, UNIT, "ExecStart"), unit_command(host, DROPIN, "ExecStartPost")
+        boot = unit_command(host.file(UNIT).content_string, "ExecStart", UNIT)
+        post = unit_command(host.file(DROPIN).content_string, "ExecStartPost", DROPIN)
     else:  # what the README tells operators without systemd to hook into their init
         boot = post = PROGRAM
 
