@@ -15,7 +15,7 @@ supports. Integration, Molecule and Galaxy run the stage code of scripts/test.sh
 import glob
 import os
 import shutil
-import subprocess
+import sys
 
 import nox
 
@@ -27,6 +27,8 @@ else:
     antsibull_nox.load_antsibull_nox_toml()
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from find_python import find_python as _find_python  # noqa: E402  pylint: disable=wrong-import-position
 # The collection laid out as ansible_collections/dockerguard/firewall (scripts/layout.sh):
 # ansible-test runs only inside such a tree.
 TREE = os.path.join(ROOT, ".tmp", "ansible_collections", "dockerguard", "firewall")
@@ -59,30 +61,11 @@ with open(cache, "w", encoding="utf-8") as f:
 
 
 def find_python(version):
-    """The path of a working python<version>: pyenv's versions first, then PATH.
+    """A working python<version> (scripts/find_python.py, shared with scripts/setup.sh).
 
-    pyenv shims pick a version by directory and may fail for one that is not enabled,
-    so each candidate is asked for its real version instead of trusting its name.
+    When none is found, nox reports the missing interpreter and fails the session.
     """
-    cands = []
-    try:
-        proot = subprocess.run(["pyenv", "root"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        proot = ""
-    if proot:
-        cands += sorted(glob.glob(os.path.join(proot, "versions", version + ".*", "bin", "python" + version)), reverse=True)
-    cands += [c for c in (shutil.which("python" + version),) if c]
-    for cand in cands:
-        try:
-            real = subprocess.run(
-                [cand, "-c", "import sys, venv, ensurepip; assert '%d.%d' % sys.version_info[:2] == sys.argv[1]; print(sys.executable)", version],
-                capture_output=True, text=True, check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            continue
-        if real:
-            return real
-    # nox reports the missing interpreter and fails the session.
-    return "python" + version
+    return _find_python(version) or "python" + version
 
 
 def pins(*names):
@@ -155,5 +138,24 @@ def stage(name, doc):
 
 
 stage("integration", "pytest tests/integration: real iptables in network namespaces and lab nodes (root, Docker).")
+
+# Integration and Molecule run on the newest core (the .venv); the oldest supported core
+# gets a smoke stage: the integration tests marked `smoke` (facts, the exposure engine on a
+# lab node, one policy apply in a namespace) with that core's ansible and ansible-playbook,
+# in a virtualenv of its own. The ansible package of that core brings community.docker
+# (the lab nodes' docker connection).
+SMOKE_CORE, SMOKE_ANSIBLE = "2.17", "10.7.0"
+
+
+@nox.session(name="smoke-" + SMOKE_CORE, python=find_python(CORES[SMOKE_CORE][1]), tags=["smoke"])
+def smoke(session):
+    session.install("ansible-core==" + CORES[SMOKE_CORE][0], "ansible==" + SMOKE_ANSIBLE,
+                    *pins("pytest", "docker", "jmespath", "PyYAML"))
+    session.run("bash", "scripts/test.sh", "--stage", "smoke", external=True,
+                env={"DG_SMOKE_JUNIT": "smoke-" + SMOKE_CORE})
+
+
+smoke.__doc__ = "The integration tests marked smoke with ansible-core %s on Python %s (root, Docker)." % (
+    CORES[SMOKE_CORE][0], CORES[SMOKE_CORE][1])
 stage("molecule", "molecule test for every scenario in molecule/ (root, Docker).")
 stage("galaxy", "Build the collection, install the tarball, ansible-doc every module and filter from there.")

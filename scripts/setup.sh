@@ -5,8 +5,8 @@
 #   scripts/setup.sh [--no-docker] [--no-images]
 #
 #   1. apt packages (only when one is missing: then apt-get update + install)
-#   2. .venv in the repository, from the pinned requirements-test.txt (re-installed only
-#      when that file or the base Python changes)
+#   2. .venv in the repository (Python 3.13), from the pinned requirements-test.txt
+#      (re-installed only when that file or the base Python changes)
 #   3. dockerd started in the background when `docker info` fails     (--no-docker skips)
 #   4. lab images via scripts/lab/images.sh (cached: skips existing ones) (--no-images skips)
 set -euo pipefail
@@ -52,37 +52,23 @@ else
 fi
 
 # --- 2. virtualenv ----------------------------------------------------------------
-# A Python 3.11 that can build a venv. pyenv shims pick a version by the current
-# directory (.python-version) and may point at a different one, so ask each candidate
-# for its real executable and check it instead of trusting a name.
-find_python() {
-  local c real
-  local -a cands=()
-  [ -n "${DG_PYTHON:-}" ] && cands+=("$DG_PYTHON")
-  if command -v pyenv >/dev/null 2>&1; then
-    local proot; proot=$(pyenv root 2>/dev/null || true)
-    [ -n "$proot" ] && for c in "$proot"/versions/3.11*/bin/python3.11; do
-      [ -x "$c" ] && cands+=("$c")
-    done
-  fi
-  while IFS= read -r c; do cands+=("$c"); done < <(type -ap python3.11 python3 2>/dev/null || true)
-  for c in "${cands[@]}"; do
-    real=$("$c" -c 'import sys, venv, ensurepip
-assert sys.version_info[:2] == (3, 11)
-print(sys.executable)' 2>/dev/null) || continue
-    [ -n "$real" ] && [ -x "$real" ] && { echo "$real"; return 0; }
-  done
-  return 1
-}
-
+# The .venv runs the integration and Molecule stages on the newest supported
+# ansible-core, pinned in requirements-test.txt; ansible-core 2.21 needs Python 3.12+.
+# scripts/find_python.py is the one way of finding a Python (the nox sessions use it
+# too); any python3 can run it.
+VENV_PYTHON=3.13
 venv=$ROOT/.venv
 req=$ROOT/requirements-test.txt
 venv_ok() {
   [ -x "$venv/bin/python" ] &&
-    "$venv/bin/python" -c 'import sys; assert sys.version_info[:2] == (3, 11)' 2>/dev/null
+    "$venv/bin/python" -c 'import sys; assert "%d.%d" % sys.version_info[:2] == sys.argv[1]' "$VENV_PYTHON" 2>/dev/null
 }
 if ! venv_ok; then
-  py=$(find_python) || die "no Python 3.11 with venv/ensurepip found (set DG_PYTHON=/path/to/python3.11)"
+  py=""
+  for runner in python3 /usr/bin/python3 python; do
+    py=$("$runner" scripts/find_python.py "$VENV_PYTHON" 2>/dev/null) && break
+  done
+  [ -n "$py" ] || die "no Python $VENV_PYTHON with venv/ensurepip found (pyenv, PATH; or set DG_PYTHON=/path/to/python$VENV_PYTHON)"
   log "creating .venv with $py"
   rm -rf "$venv"
   "$py" -m venv "$venv"

@@ -8,7 +8,11 @@
 #                workflows against their schema) and ansible-lint (production profile)
 #   sanity       sanity-2.17 ... sanity-2.21: ansible-test sanity per ansible-core
 #   unit         units-2.17 ... units-2.21: pytest tests/unit per ansible-core
-#   integration  pytest tests/integration    (root + docker; real iptables in netns)
+#   integration  pytest tests/integration    (root + docker; real iptables in netns),
+#                on the newest ansible-core (the .venv: 2.21 on Python 3.13)
+#   smoke        smoke-2.17: the integration tests marked `smoke` (facts, the exposure
+#                engine on a lab node, one policy apply in a netns) with ansible-core
+#                2.17's ansible-playbook, in a nox virtualenv of its own (Python 3.11)
 #   molecule     molecule test, for every molecule/*/molecule.yml
 #   galaxy       build-import-check (build + galaxy-importer), then galaxy: build,
 #                install of the tarball into a temporary path + ansible-doc of every
@@ -16,7 +20,7 @@
 #
 #   scripts/test.sh                  every stage
 #   scripts/test.sh unit sanity      only these (in the order above)
-#   scripts/test.sh --stage NAME     the stage code itself (integration, molecule,
+#   scripts/test.sh --stage NAME     the stage code itself (integration, smoke, molecule,
 #                                    galaxy), as the nox session of that name runs it
 #
 # Every session runs even when an earlier one failed; the exit status is non-zero when
@@ -25,7 +29,7 @@ set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 ROOT=$PWD
 
-ALL_STAGES=(lint sanity unit integration molecule galaxy)
+ALL_STAGES=(lint sanity unit integration smoke molecule galaxy)
 VENV=$ROOT/.venv
 OUT=$ROOT/tests/output
 COLL_PARENT=$ROOT/.tmp                      # holds ansible_collections/
@@ -55,6 +59,28 @@ stage_integration() {
   [ "$(id -u)" -eq 0 ] || { echo "integration tests need root" >&2; return 1; }
   docker info >/dev/null 2>&1 || { echo "integration tests need a running docker engine" >&2; return 1; }
   run_pytest integration tests/integration
+}
+
+# The smoke stage runs in the smoke-2.17 session's virtualenv (first on PATH): its python,
+# ansible and ansible-playbook are the old core's. Every selected test must run: a skip
+# (no lab image, no netns) fails the stage instead of passing it with nothing proven.
+stage_smoke() {
+  local junit=$OUT/junit/${DG_SMOKE_JUNIT:-smoke}.xml rc
+  [ "$(id -u)" -eq 0 ] || { echo "smoke tests need root" >&2; return 1; }
+  docker info >/dev/null 2>&1 || { echo "smoke tests need a running docker engine" >&2; return 1; }
+  echo "smoke: $(command -v ansible-playbook): $(ansible-playbook --version | head -n 1)"
+  timeout -k 30 900 python -m pytest tests/integration -m smoke -ra -p no:cacheprovider --junitxml="$junit"
+  rc=$?
+  [ $rc -eq 0 ] || return $rc
+  python - "$junit" <<'PY'
+import sys
+import xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+suite = root if root.tag == "testsuite" else root.find("testsuite")
+tests, skipped = int(suite.get("tests")), int(suite.get("skipped"))
+if tests == 0 or skipped:
+    sys.exit("smoke: %d tests, %d skipped: every smoke test must run" % (tests, skipped))
+PY
 }
 
 stage_molecule() {
@@ -155,10 +181,11 @@ host_firewall() {
 # --stage NAME: one stage's code, in the .venv that setup built (nox calls this).
 if [ "${1:-}" = --stage ]; then
   name=${2:-}
-  case $name in integration | molecule | galaxy) ;;
-    *) echo "test.sh: --stage takes integration, molecule or galaxy, not '$name'" >&2; exit 2 ;;
+  case $name in integration | smoke | molecule | galaxy) ;;
+    *) echo "test.sh: --stage takes integration, smoke, molecule or galaxy, not '$name'" >&2; exit 2 ;;
   esac
-  export PATH="$VENV/bin:$PATH"
+  # smoke keeps its session's virtualenv first on PATH (the old core); the others use .venv.
+  [ "$name" = smoke ] || export PATH="$VENV/bin:$PATH"
   export ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 NO_COLOR=1
   mkdir -p "$OUT"
   bash scripts/layout.sh >/dev/null || { echo "layout FAILED" >&2; exit 1; }
@@ -196,7 +223,7 @@ header "setup"
 t0=$(now)
 setup_args=()
 # The lab images and the Docker engine are for integration and molecule only.
-if ! wants integration && ! wants molecule; then setup_args=(--no-docker); fi
+if ! wants integration && ! wants smoke && ! wants molecule; then setup_args=(--no-docker); fi
 if ! bash scripts/setup.sh "${setup_args[@]}"; then
   echo "setup FAILED after $(elapsed "$t0") s" >&2
   exit 1
@@ -215,6 +242,7 @@ for s in "${selected[@]}"; do
     lint) sessions+=(lint ansible-lint) ;;
     sanity) for v in 2.17 2.18 2.19 2.20 2.21; do sessions+=("sanity-$v"); done ;;
     unit) for v in 2.17 2.18 2.19 2.20 2.21; do sessions+=("units-$v"); done ;;
+    smoke) sessions+=(smoke-2.17) ;;
     galaxy) sessions+=(build-import-check galaxy) ;;
     *) sessions+=("$s") ;;
   esac

@@ -67,6 +67,7 @@ def ns():
         yield name
 
 
+@pytest.mark.smoke
 def test_apply_is_exact_idempotent_and_leaves_the_rest_alone(ns):
     before4, before6 = saved(ns), saved(ns, "ip6tables-save")
     out, log = run(ns, POLICY, extra=["--diff"])

@@ -265,6 +265,7 @@ def _ansible_module(node, module, args):
         os.unlink(inventory)
 
 
+@pytest.mark.smoke
 def test_docker_exposure_info_module_agrees(lab):
     label = "docker-28.5"
     node = lab[label]

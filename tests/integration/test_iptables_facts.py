@@ -92,6 +92,7 @@ def ns():
         yield name
 
 
+@pytest.mark.smoke
 def test_facts_equal_what_the_kernel_holds(ns):
     facts = _gather(ns)["ansible_facts"]["iptables"]
     v4, v6 = facts["ipv4"], facts["ipv6"]

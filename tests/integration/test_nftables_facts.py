@@ -88,6 +88,7 @@ def test_facts_equal_what_the_kernel_holds(capture):
         ["ip " + t for t in ipt_tables] + ["ip6 " + t for t in ip6t_tables])
 
 
+@pytest.mark.smoke
 def test_priorities_and_sets_from_a_live_kernel():
     with namespace("dg-it-nft") as ns:
         load(ns, *NETNS_CAPTURES["docker29/docker-bridges+user-restrict"])
