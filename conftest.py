@@ -26,4 +26,4 @@ ensure_collection_path()
 def pytest_configure(config):
     # scripts/test.sh's smoke stage runs these on the oldest supported ansible-core.
     config.addinivalue_line("markers", "smoke: a few integration tests for the older-core smoke stage "
-                            "(facts, the exposure engine on a lab node, one policy apply in a namespace)")
+                            "(facts, the exposure engine on a lab node and in playbook filters, one policy apply in a namespace)")

@@ -11,7 +11,8 @@
 #   integration  pytest tests/integration    (root + docker; real iptables in netns),
 #                on the newest ansible-core (the .venv: 2.21 on Python 3.13)
 #   smoke        smoke-2.17: the integration tests marked `smoke` (facts, the exposure
-#                engine on a lab node, one policy apply in a netns) with ansible-core
+#                engine on a lab node and in the audit filters, one policy apply in a
+#                netns) with ansible-core
 #                2.17's ansible-playbook, in a nox virtualenv of its own (Python 3.11)
 #   molecule     molecule test, for every molecule/*/molecule.yml
 #   galaxy       build-import-check (build + galaxy-importer), then galaxy: build,

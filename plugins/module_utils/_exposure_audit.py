@@ -27,7 +27,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import copy
 import re
 
 from ansible_collections.dockerguard.firewall.plugins.module_utils import _allowlist as check
@@ -331,6 +330,21 @@ def _family_model(facts, family):
     return facts.get(family)
 
 
+def _plain_copy(value):
+    """A deep copy made of plain dicts and lists.
+
+    Filter arguments are lazy containers on ansible-core 2.19 and later: copy.deepcopy
+    of one copies its templar too (slow, and the plugin loaders it holds warn of a
+    deprecation on 2.21). Walking it yields the templated values instead."""
+    if isinstance(value, dict):
+        return dict((key, _plain_copy(item)) for key, item in value.items())
+    if isinstance(value, tuple):
+        return tuple(_plain_copy(item) for item in value)
+    if isinstance(value, list):
+        return [_plain_copy(item) for item in value]
+    return value
+
+
 def splice_chain(iptables_facts, chain, families, parent="DOCKER-USER"):
     """A copy of ``iptables_facts`` with ``chain`` holding ``families[f]["rules"]`` (rule
     bodies, as docker_user_policy / host_input_policy return them, also in check mode)
@@ -342,7 +356,7 @@ def splice_chain(iptables_facts, chain, families, parent="DOCKER-USER"):
     if not isinstance(families, dict):
         raise ValueError("families must be the policy module's result families "
                          "({ipv4: {rules: [...]}}), got %r" % (families,))
-    out = copy.deepcopy(iptables_facts)
+    out = _plain_copy(iptables_facts)
     jump = "-A %s -j %s" % (parent, chain)
     for family, info in families.items():
         if family not in FAMILIES:
