@@ -12,8 +12,8 @@
 #                on the newest ansible-core (the .venv: 2.21 on Python 3.13)
 #   smoke        smoke-2.17: the integration tests marked `smoke` (facts, the exposure
 #                engine on a lab node and in the audit filters, one policy apply in a
-#                netns) with ansible-core
-#                2.17's ansible-playbook, in a nox virtualenv of its own (Python 3.11)
+#                netns) with ansible-core 2.17's ansible-playbook, in a nox
+#                virtualenv of its own (Python 3.11)
 #   molecule     molecule test, for every molecule/*/molecule.yml
 #   galaxy       build-import-check (build + galaxy-importer), then galaxy: build,
 #                install of the tarball into a temporary path + ansible-doc of every
