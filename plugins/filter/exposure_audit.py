@@ -1,11 +1,12 @@
 # -*- coding: utf-8 -*-
 # Copyright: dockerguard developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters of the fleet audit: exposure_audit, exposure_preview, exposure_report.
+"""Filters of the fleet audit: exposure_audit, exposure_preview, exposure_drift, exposure_report.
 
-Documentation: exposure_audit.yml, exposure_preview.yml and exposure_report.yml beside
-this file. The logic is in module_utils/_exposure_audit.py (the audit, the preview of a
-policy) and module_utils/_exposure_render.py (the reports).
+Documentation: exposure_audit.yml, exposure_preview.yml, exposure_drift.yml and
+exposure_report.yml beside this file. The logic is in module_utils/_exposure_audit.py (the
+audit, the preview of a policy), module_utils/_exposure_drift.py (what changed since the
+last audit) and module_utils/_exposure_render.py (the reports).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure_audit as audit
+from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure_drift as drift
 from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure_render as render
 
 
@@ -37,16 +39,21 @@ def exposure_preview(iptables_facts, docker_facts, policy_result, expected=None,
                  host=host, nftables=nftables)
 
 
-def exposure_report(reports, fmt="html", title="Docker exposure audit", generated=None):
+def exposure_drift(current, previous=None, previous_time=None):
+    return _call("exposure_drift", drift.drift, previous, current, previous_time=previous_time)
+
+
+def exposure_report(reports, fmt="html", title="Docker exposure audit", generated=None,
+                    not_audited=None):
     if isinstance(reports, dict) and "before" in reports and "after" in reports:
         if fmt != "text":
             raise AnsibleFilterError("exposure_report: a preview renders as text only")
         return _call("exposure_report", render.render_preview, reports)
     return _call("exposure_report", render.render, reports, fmt=fmt, title=title,
-                 generated=generated)
+                 generated=generated, not_audited=not_audited)
 
 
 class FilterModule(object):
     def filters(self):
         return {"exposure_audit": exposure_audit, "exposure_preview": exposure_preview,
-                "exposure_report": exposure_report}
+                "exposure_drift": exposure_drift, "exposure_report": exposure_report}
