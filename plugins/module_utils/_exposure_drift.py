@@ -130,7 +130,7 @@ def _describe(row, kinds, wider, narrower, sources, added, old, new):
         parts.append("new published port, reachable from %s (%s)" % (new["reachable_from"], new["verdict"]))
     if "removed" in kinds:
         parts.append("no longer published (was reachable from %s)" % old["reachable_from"])
-    if wider:
+    if wider and old:
         parts.append("now also reachable from %s" % addr.compact(wider, fam))
     if narrower:
         parts.append("no longer reachable from %s" % addr.compact(narrower, fam))
@@ -164,7 +164,10 @@ def drift(previous, current, previous_time=None):
         return out
     before = dict((r["id"], r) for r in old["rows"])
     after = dict((r["id"], r) for r in new["rows"])
-    for rid in sorted(set(before) | set(after)):
+    def order(rid):
+        port, _sep, proto = (after.get(rid) or before.get(rid))["port"].partition("/")
+        return (int(port), proto, rid)
+    for rid in sorted(set(before) | set(after), key=order):
         change = _change(before.get(rid), after.get(rid))
         if change is not None:
             out["changes"].append(change)

@@ -240,6 +240,58 @@ def totals(reports):
     return out
 
 
+def not_audited_hosts(not_audited):
+    """``[{host, reason, task}]`` from a list of such mappings or ``{host: reason}``."""
+    if not not_audited:
+        return []
+    if isinstance(not_audited, dict):
+        not_audited = [{"host": h, "reason": r} for h, r in not_audited.items()]
+    if not isinstance(not_audited, (list, tuple)):
+        raise ValueError("not_audited must be a list of {host, reason} or {host: reason}, got %s"
+                         % type(not_audited).__name__)
+    out = []
+    for k, item in enumerate(not_audited):
+        if not isinstance(item, dict) or not item.get("host"):
+            raise ValueError("not_audited[%d]: %r has no host" % (k, item))
+        reason = item.get("reason")
+        if isinstance(reason, dict):   # a whole task result
+            reason = reason.get("msg")
+        out.append({"host": str(item["host"]), "reason": str(reason or "unknown reason"),
+                    "task": item.get("task")})
+    return sorted(out, key=lambda i: i["host"])
+
+
+DRIFT_LABELS = {"new": "NEW PORT", "removed": "removed", "widened": "WIDENED",
+                "narrowed": "narrowed", "verdict": "verdict", "path": "path"}
+
+
+def drift_rows(reports):
+    """(changes [(host, change)], first [hosts], unchanged [hosts]) over the reports that
+    carry a ``drift`` (``_exposure_drift.drift``)."""
+    changes, first, unchanged = [], [], []
+    for rep in _hosts(reports):
+        d = rep.get("drift")
+        host = rep.get("host") or "?"
+        if not d:
+            continue
+        if d["status"] == "first":
+            first.append(host)
+        elif d["status"] == "unchanged":
+            unchanged.append(host)
+        for c in d.get("changes") or ():
+            changes.append((host, c))
+    return changes, first, unchanged
+
+
+def _drift_kinds(change):
+    return ", ".join(DRIFT_LABELS.get(k, k) for k in change["kinds"])
+
+
+def _side_text(side):
+    return "%s (%s)" % (side["reachable_from"], LABELS.get(side["verdict"], side["verdict"])) \
+        if side else "-"
+
+
 def _rows(rep):
     return sorted(rep["rows"], key=lambda r: (_port_key(r["port"]), r["family"], r["interface"],
                                               r.get("container") or ""))
@@ -247,9 +299,19 @@ def _rows(rep):
 
 # --- text (the console) -------------------------------------------------------------------
 
-def render_text(reports, paths=True):
-    """What a person reads in the terminal: per host, its rows and findings with paths."""
+def render_text(reports, paths=True, not_audited=None):
+    """What a person reads in the terminal: per host, what changed since the last audit,
+    its rows and findings with paths; the hosts not audited."""
     out = []
+    for item in not_audited_hosts(not_audited):
+        out.append(u"%s: NOT AUDITED - %s" % (item["host"], item["reason"]))
+    for rep in _hosts(reports):
+        d = rep.get("drift")
+        if d and d["status"] == "changed":
+            out.append(u"%s: changed since the last audit%s%s:" % (
+                rep.get("host") or "?", " (%s)" % d["previous_time"] if d.get("previous_time") else "",
+                ", exposure WIDENED" if d["widened"] else ""))
+            out.extend(u"  %s %s" % (_drift_kinds(c), c["text"]) for c in d["changes"])
     for rep in _hosts(reports):
         s = rep["summary"]
         out.append(u"%s: %s - %d published port(s): %d unexpected, %d unknown, %d expected, "
@@ -272,17 +334,42 @@ def _md(text):
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(reports, title="Docker exposure audit", generated=None):
+def _markdown_drift(reports, missing):
+    changes, first, unchanged = drift_rows(reports)
+    out = ["## Changes since the last audit", ""]
+    if changes:
+        out += ["| host | port | interface | change | before | after | what changed |",
+                "|---|---|---|---|---|---|---|"]
+        for host, c in changes:
+            out.append("| %s | %s | %s | %s%s | %s | %s | %s |" % (
+                _md(host), c["port"], _md(c["interface"]), "**%s**" % _drift_kinds(c),
+                " (%s)" % c.get("container") if c.get("container") else "",
+                _md(_side_text(c["before"])), _md(_side_text(c["after"])), _md(c["text"])))
+    else:
+        out.append("No change since the last audit.")
+    if unchanged:
+        out += ["", "Unchanged: %s." % ", ".join(unchanged)]
+    if first:
+        out += ["", "First audit (no previous report): %s." % ", ".join(first)]
+    if missing:
+        out += ["", "## Not audited", "", "| host | reason |", "|---|---|"]
+        out += ["| %s | %s |" % (_md(i["host"]), _md(i["reason"])) for i in missing]
+    return out + [""]
+
+
+def render_markdown(reports, title="Docker exposure audit", generated=None, not_audited=None):
     reports = _hosts(reports)
+    missing = not_audited_hosts(not_audited)
     t = totals(reports)
     out = ["# %s" % title, ""]
     if generated:
         out += ["Generated %s." % generated, ""]
+    out += _markdown_drift(reports, missing)
     out += ["%d host(s), %d published port(s): %s %d unexpected, %s %d unknown, %s %d expected, "
-            "%s %d filtered. %d host(s) failed." % (
+            "%s %d filtered. %d host(s) failed%s." % (
                 t["hosts"], t["ports"], MARKS["unexpected"], t["unexpected"], MARKS["unknown"],
                 t["unknown"], MARKS["expected"], t["expected"], MARKS["filtered"], t["filtered"],
-                t["failed"]), ""]
+                t["failed"], ", %d not audited" % len(missing) if missing else ""), ""]
     ports, grid = matrix(reports)
     out += ["## Summary", ""]
     if ports:
@@ -395,6 +482,127 @@ details { margin: 4px 0; } summary { cursor: pointer; color: #3e4c59; }
 pre { background: #1c2430; color: #e4e7eb; padding: 10px; border-radius: 5px; overflow-x: auto;
   font-size: 12px; }
 footer { color: #7b8794; padding: 0 28px 24px; font-size: 12px; }
+[hidden] { display: none !important; }
+.scroll { overflow-x: auto; max-width: 100%; }
+#filters { position: sticky; top: 0; z-index: 2; background: #fff; border: 1px solid #d5dae0;
+  border-radius: 6px; padding: 8px 12px; margin: 12px 0; }
+#filters label { margin-right: 10px; } #filters .hint, #shown { color: #52606d; font-size: 12px; }
+table.sortable th[data-key] { cursor: pointer; user-select: none; }
+th[aria-sort="ascending"]::after { content: " \\25B2"; }
+th[aria-sort="descending"]::after { content: " \\25BC"; }
+td.d-widened { background: var(--red-bg); color: var(--red); }
+td.d-other { background: var(--amber-bg); color: var(--amber); }
+"""
+
+# The page's only script: sorting (click a column title) and filtering (verdict, host,
+# port). It reads its starting state from the query string (index.html?verdict=unexpected
+# &host=web&port=8080&sort=port&dir=desc), so a link can share a view and a headless
+# browser can check it. Without script the form stays hidden and every row shows.
+SCRIPT = u"""
+(function () {
+  "use strict";
+  var form = document.getElementById("filters");
+  if (!form) { return; }
+  var LEAVES = "tr.port-row, tr.drift-row, li.finding, div.port, tr.missing-row";
+  function norm(x) { return (x || "").trim().toLowerCase(); }
+  function want() {
+    return {verdict: norm(form.elements.verdict.value), host: norm(form.elements.host.value),
+            port: norm(form.elements.port.value)};
+  }
+  function portOk(f, port) {
+    port = norm(port);
+    return !f.port || port === f.port || port.split("/")[0] === f.port;
+  }
+  function leafOk(el, f) {
+    if (f.host && norm(el.getAttribute("data-host")).indexOf(f.host) < 0) { return false; }
+    if (el.hasAttribute("data-port") && !portOk(f, el.getAttribute("data-port"))) { return false; }
+    if (f.verdict && el.hasAttribute("data-verdict") && el.getAttribute("data-verdict") !== f.verdict) {
+      return false;
+    }
+    return true;
+  }
+  function apply() {
+    var f = want();
+    var all = document.querySelectorAll(LEAVES);
+    for (var i = 0; i < all.length; i++) { all[i].hidden = !leafOk(all[i], f); }
+    var grid = document.querySelectorAll("#summary tr.grid-row");
+    for (i = 0; i < grid.length; i++) {
+      var row = grid[i];
+      var hostOk = !f.host || norm(row.getAttribute("data-host")).indexOf(f.host) >= 0;
+      var cells = row.querySelectorAll("td[data-port]");
+      var any = !f.port && !f.verdict;
+      for (var k = 0; k < cells.length; k++) {
+        var v = cells[k].getAttribute("data-verdict");
+        if (v && portOk(f, cells[k].getAttribute("data-port")) && (!f.verdict || v === f.verdict)) {
+          any = true;
+        }
+      }
+      row.hidden = !(hostOk && any);
+    }
+    var heads = document.querySelectorAll("#summary thead th");
+    var colCells = document.querySelectorAll("#summary tbody tr");
+    for (i = 1; i < heads.length; i++) {
+      var off = !portOk(f, heads[i].textContent);
+      heads[i].hidden = off;
+      for (k = 0; k < colCells.length; k++) { colCells[k].children[i].hidden = off; }
+    }
+    var sections = document.querySelectorAll("section.host");
+    for (i = 0; i < sections.length; i++) {
+      var sec = sections[i];
+      var ports = sec.querySelectorAll("div.port");
+      var shown = sec.querySelectorAll("div.port:not([hidden])").length;
+      var secHost = !f.host || norm(sec.getAttribute("data-host")).indexOf(f.host) >= 0;
+      sec.hidden = !secHost || (ports.length > 0 && shown === 0) ||
+        (ports.length === 0 && (f.port || f.verdict) !== "");
+    }
+    var rows = document.querySelectorAll("tr.port-row");
+    var visible = document.querySelectorAll("tr.port-row:not([hidden])").length;
+    document.getElementById("shown").textContent = visible + " of " + rows.length +
+      " published port rows shown";
+  }
+  function key(row, col) {
+    var cell = row.children[col];
+    return cell.hasAttribute("data-sort") ? cell.getAttribute("data-sort") : norm(cell.textContent);
+  }
+  function sortBy(th, dir) {
+    var table = th.closest("table");
+    var col = Array.prototype.indexOf.call(th.parentNode.children, th);
+    var body = table.tBodies[0];
+    var rows = Array.prototype.slice.call(body.rows);
+    var sign = dir === "descending" ? -1 : 1;
+    rows.sort(function (a, b) {
+      return sign * key(a, col).localeCompare(key(b, col), undefined, {numeric: true});
+    });
+    for (var i = 0; i < rows.length; i++) { body.appendChild(rows[i]); }
+    var heads = th.parentNode.children;
+    for (i = 0; i < heads.length; i++) { heads[i].removeAttribute("aria-sort"); }
+    th.setAttribute("aria-sort", dir);
+  }
+  var heads = document.querySelectorAll("table.sortable th[data-key]");
+  for (var i = 0; i < heads.length; i++) {
+    heads[i].addEventListener("click", function () {
+      sortBy(this, this.getAttribute("aria-sort") === "ascending" ? "descending" : "ascending");
+    });
+  }
+  var q = new URLSearchParams(window.location.search);
+  ["verdict", "host", "port"].forEach(function (name) {
+    if (q.get(name)) { form.elements[name].value = q.get(name); }
+  });
+  if (q.get("sort")) {
+    var tables = document.querySelectorAll("table.sortable");
+    for (i = 0; i < tables.length; i++) {
+      var th = tables[i].querySelector("th[data-key='" + q.get("sort").replace(/[^a-z]/g, "") + "']");
+      if (th) { sortBy(th, q.get("dir") === "desc" ? "descending" : "ascending"); }
+    }
+  }
+  form.addEventListener("input", apply);
+  form.addEventListener("change", apply);
+  form.addEventListener("reset", function () { window.setTimeout(apply, 0); });
+  form.addEventListener("submit", function (e) { e.preventDefault(); });
+  form.hidden = false;
+  apply();
+  document.documentElement.setAttribute("data-report-js", "ready");
+}());
 """
 
 
@@ -434,56 +642,121 @@ def _slug(*parts):
     return "".join(c if c.isalnum() else "-" for c in text).strip("-").lower()
 
 
-def render_html(reports, title="Docker exposure audit", generated=None):
-    """A self-contained page (inline style, no script, nothing loaded)."""
+def _html_drift(reports, missing):
+    changes, first, unchanged = drift_rows(reports)
+    h = [u'<h2 id="drift">Changes since the last audit</h2>']
+    if changes:
+        h.append(u'<table id="drift-table" class="sortable"><thead><tr><th data-key="host">host</th>'
+                 u'<th data-key="port">port</th><th>interface</th><th data-key="change">change</th>'
+                 u"<th>before</th><th>after</th><th>what changed</th></tr></thead><tbody>")
+        for host, c in changes:
+            widens = "widened" if c["widens"] else "other"
+            h.append(u'<tr class="drift-row" data-host="%s" data-port="%s" data-verdict="%s" '
+                     u'data-change="%s"><td>%s</td><td data-sort="%s">%s</td><td>%s</td>'
+                     u'<td class="d-%s"><b>%s</b></td><td class="mono">%s</td>'
+                     u'<td class="mono">%s</td><td>%s</td></tr>' % (
+                         _e(host), _e(c["port"]), _e((c["after"] or c["before"])["verdict"]),
+                         _e(" ".join(c["kinds"])), _e(host), _port_sort(c["port"]), _e(c["port"]),
+                         _e(c["interface"]), widens, _e(_drift_kinds(c)), _e(_side_text(c["before"])),
+                         _e(_side_text(c["after"])), _e(c["text"])))
+        h.append(u"</tbody></table>")
+    else:
+        h.append(u'<p id="drift-none">No change since the last audit.</p>')
+    if unchanged:
+        h.append(u"<p>Unchanged: %s.</p>" % _e(", ".join(unchanged)))
+    if first:
+        h.append(u"<p>First audit (no previous report): %s.</p>" % _e(", ".join(first)))
+    if missing:
+        h.append(u'<h2 id="not-audited">Not audited</h2><table id="not-audited-table"><thead><tr>'
+                 u"<th>host</th><th>reason</th></tr></thead><tbody>")
+        h.extend(u'<tr class="missing-row" data-host="%s"><td>%s</td><td class="mono">%s%s</td></tr>' % (
+            _e(i["host"]), _e(i["host"]), _e(i["reason"]),
+            _e(" (task: %s)" % i["task"]) if i.get("task") else "") for i in missing)
+        h.append(u"</tbody></table>")
+    return h
+
+
+def _port_sort(port):
+    number, proto = _port_key(port)
+    return "%05d/%s" % (number, proto)
+
+
+FILTERS = (u'<form id="filters" hidden><b>Filter</b> '
+           u'<label>verdict <select name="verdict"><option value="">any</option>%s</select></label> '
+           u'<label>host <input name="host" size="14" placeholder="part of a name"></label> '
+           u'<label>port <input name="port" size="9" placeholder="8080 or 8080/tcp"></label> '
+           u'<button type="reset">clear</button> <span id="shown"></span> '
+           u'<span class="hint">click a column title to sort</span></form>')
+
+
+def render_html(reports, title="Docker exposure audit", generated=None, not_audited=None):
+    """A self-contained page (inline style and script, nothing loaded): the changes since
+    the last audit first, the hosts not audited, then the summary, a row per published
+    port and a section per host. Sorting and filtering are the script's; without it the
+    page shows everything."""
     reports = _hosts(reports)
+    missing = not_audited_hosts(not_audited)
     t = totals(reports)
     h = [u"<!DOCTYPE html>", u'<html lang="en"><head><meta charset="utf-8">',
          u'<meta name="viewport" content="width=device-width, initial-scale=1">',
          u"<title>%s</title><style>%s</style></head><body>" % (_e(title), CSS),
-         u"<header><h1>%s</h1><p>%d host(s), %d published port(s)%s</p></header><main>" % (
-             _e(title), t["hosts"], t["ports"], _e(", generated %s" % generated) if generated else "")]
+         u"<header><h1>%s</h1><p>%d host(s), %d published port(s)%s%s</p></header><main>" % (
+             _e(title), t["hosts"], t["ports"],
+             _e(", %d host(s) not audited" % len(missing)) if missing else "",
+             _e(", generated %s" % generated) if generated else "")]
+    h.extend(_html_drift(reports, missing))
     h.append(u'<div class="cards" id="totals">')
     for v in VERDICT_ORDER:
         h.append(u'<div class="card %s"><b>%d</b>%s</div>' % (v, t[v], _e(LABELS[v])))
-    h.append(u'<div class="card"><b>%d</b>host(s) failed</div></div>' % t["failed"])
+    h.append(u'<div class="card"><b>%d</b>host(s) failed</div>' % t["failed"])
+    if missing:
+        h.append(u'<div class="card unexpected"><b>%d</b>not audited</div>' % len(missing))
+    h.append(u"</div>")
+    h.append(FILTERS % u"".join(u'<option value="%s">%s</option>' % (v, LABELS[v])
+                                for v in VERDICT_ORDER))
 
     ports, grid = matrix(reports)
     h.append(u"<h2>Summary: hosts \u00d7 published ports</h2>")
     if ports:
-        h.append(u'<table id="summary"><thead><tr><th>host</th>%s</tr></thead><tbody>' % u"".join(
-            u"<th>%s</th>" % _e(p) for p in ports))
+        h.append(u'<div class="scroll"><table id="summary"><thead><tr><th>host</th>%s</tr></thead><tbody>'
+                 % u"".join(u"<th>%s</th>" % _e(p) for p in ports))
         for host, cells in grid:
-            h.append(u'<tr data-host="%s"><th><a href="#%s">%s</a></th>%s</tr>' % (
+            h.append(u'<tr class="grid-row" data-host="%s"><th><a href="#%s">%s</a></th>%s</tr>' % (
                 _e(host), _e(_slug("host", host)), _e(host), u"".join(
-                    u'<td class="c-%s" data-verdict="%s">%s</td>' % (
-                        cells[p] or "none", cells[p] or "", _e(LABELS[cells[p]]) if cells[p] else
-                        u"\u2013") for p in ports)))
-        h.append(u"</tbody></table>")
+                    u'<td class="c-%s" data-verdict="%s" data-port="%s">%s</td>' % (
+                        cells[p] or "none", cells[p] or "", _e(p), _e(LABELS[cells[p]]) if cells[p]
+                        else u"\u2013") for p in ports)))
+        h.append(u"</tbody></table></div>")
     else:
         h.append(u"<p>No published ports.</p>")
 
     h.append(u"<h2>Published ports</h2>")
-    h.append(u'<table id="ports"><thead><tr><th>host</th><th>port</th><th>container</th>'
-             u"<th>kind</th><th>interface</th><th>reachable from</th><th>expected from</th>"
-             u"<th>verdict</th></tr></thead><tbody>")
+    h.append(u'<table id="ports" class="sortable"><thead><tr><th data-key="host">host</th>'
+             u'<th data-key="port">port</th><th data-key="container">container</th>'
+             u'<th data-key="kind">kind</th><th data-key="interface">interface</th>'
+             u"<th>reachable from</th><th>expected from</th>"
+             u'<th data-key="verdict">verdict</th></tr></thead><tbody>')
     for rep in reports:
         host = rep.get("host") or "?"
         for r in _rows(rep):
             h.append(u'<tr class="port-row" data-host="%s" data-port="%s" data-verdict="%s">'
-                     u'<td>%s</td><td><a href="#%s">%s</a></td><td>%s</td><td>%s</td><td>%s</td>'
-                     u'<td class="mono">%s</td><td class="mono">%s</td><td class="c-%s">%s</td></tr>' % (
-                         _e(host), _e(r["port"]), _e(r["verdict"]), _e(host),
+                     u'<td>%s</td><td data-sort="%s"><a href="#%s">%s</a></td><td>%s</td><td>%s</td>'
+                     u'<td>%s</td><td class="mono">%s</td><td class="mono">%s</td>'
+                     u'<td class="c-%s" data-sort="%d">%s</td></tr>' % (
+                         _e(host), _e(r["port"]), _e(r["verdict"]), _e(host), _port_sort(r["port"]),
                          _e(_slug(host, r["id"])), _e(r["port"]), _e(r.get("container") or "-"),
                          _e(r["kind"]), _e(r["interface"]), _e(r["reachable_from"]),
-                         _e(r["expected_from"]), _e(r["verdict"]), _e(LABELS[r["verdict"]])))
+                         _e(r["expected_from"]), _e(r["verdict"]), VERDICT_ORDER.index(r["verdict"]),
+                         _e(LABELS[r["verdict"]])))
     h.append(u"</tbody></table>")
 
-    findings = [f for rep in reports for f in rep["findings"]]
+    findings = [(rep.get("host") or "?", f) for rep in reports for f in rep["findings"]]
     h.append(u"<h2>Findings</h2>")
     if findings:
         h.append(u'<ul id="findings">%s</ul>' % u"".join(
-            u"<li>%s %s</li>" % (_badge(f["verdict"]), _e(f["text"])) for f in findings))
+            u'<li class="finding" data-host="%s" data-port="%s" data-verdict="%s">%s %s</li>' % (
+                _e(host), _e(f["port"]), _e(f["verdict"]), _badge(f["verdict"]), _e(f["text"]))
+            for host, f in findings))
     else:
         h.append(u'<p id="findings">None: every published port is reachable only from where it '
                  u"is expected.</p>")
@@ -491,8 +764,9 @@ def render_html(reports, title="Docker exposure audit", generated=None):
     for rep in reports:
         host = rep.get("host") or "?"
         s = rep["summary"]
-        h.append(u'<section class="host" id="%s" data-status="%s"><h2>%s %s</h2>' % (
-            _e(_slug("host", host)), _e(s["status"]), _e(host), _badge(s["status"], s["status"].upper())))
+        h.append(u'<section class="host" id="%s" data-host="%s" data-status="%s"><h2>%s %s</h2>' % (
+            _e(_slug("host", host)), _e(host), _e(s["status"]), _e(host),
+            _badge(s["status"], s["status"].upper())))
         h.append(u"<p>Docker %s, iptables %s (%s backend). Interfaces audited: %s.</p>" % (
             _e(rep["docker"].get("version") or "?"), _e(rep["iptables"].get("version") or "?"),
             _e(rep["iptables"].get("backend") or "?"), _e(", ".join(rep["interfaces"]) or "none")))
@@ -503,9 +777,11 @@ def render_html(reports, title="Docker exposure audit", generated=None):
         if not rep["rows"]:
             h.append(u"<p>No published ports.</p>")
         for r in _rows(rep):
-            h.append(u'<div class="port %s" id="%s"><h3>%s %s %s on %s</h3>' % (
-                _e(r["verdict"]), _e(_slug(host, r["id"])), _badge(r["verdict"]), _e(r["port"]),
-                _e(r.get("container") or "-"), _e(r["interface"])))
+            h.append(u'<div class="port %s" id="%s" data-host="%s" data-port="%s" data-verdict="%s">'
+                     u"<h3>%s %s %s on %s</h3>" % (
+                         _e(r["verdict"]), _e(_slug(host, r["id"])), _e(host), _e(r["port"]),
+                         _e(r["verdict"]), _badge(r["verdict"]), _e(r["port"]),
+                         _e(r.get("container") or "-"), _e(r["interface"])))
             h.append(u"<p>%s, %s, destination <code>%s</code>. Reachable from <b class=\"mono\">%s"
                      u"</b>; expected from <span class=\"mono\">%s</span>%s.</p>" % (
                          _e(r["kind"]), _e(r["family"]), _e(r["destination"]),
@@ -513,7 +789,7 @@ def render_html(reports, title="Docker exposure audit", generated=None):
                          _e("; not expected: %s" % r["unexpected_from"])
                          if r["verdict"] == "unexpected" else ""))
             for p in r["probes"]:
-                h.append(u'<div class="probe %s" data-source="%s" data-verdict="%s">' % (
+                h.append(u'<div class="probe %s" data-source="%s" data-probe="%s">' % (
                     _e(p["judgement"]), _e(p["source"]["name"]), _e(p["verdict"])))
                 h.append(u"<div>From <b>%s</b> (%s): %s</div>" % (
                     _e(p["source"]["name"]), _e(p["source"]["address"]),
@@ -527,17 +803,17 @@ def render_html(reports, title="Docker exposure audit", generated=None):
         h.append(u"</section>")
     h.append(u"</main><footer>dockerguard.firewall exposure audit. Verdicts come from a walk "
              u"of each host's netfilter rules (nat PREROUTING, routing, filter FORWARD / "
-             u"INPUT, and the reply).</footer></body></html>")
+             u"INPUT, and the reply).</footer><script>%s</script></body></html>" % SCRIPT)
     return u"\n".join(h) + u"\n"
 
 
-def render(reports, fmt="html", title="Docker exposure audit", generated=None):
+def render(reports, fmt="html", title="Docker exposure audit", generated=None, not_audited=None):
     if fmt == "html":
-        return render_html(reports, title=title, generated=generated)
+        return render_html(reports, title=title, generated=generated, not_audited=not_audited)
     if fmt == "markdown":
-        return render_markdown(reports, title=title, generated=generated)
+        return render_markdown(reports, title=title, generated=generated, not_audited=not_audited)
     if fmt == "text":
-        return render_text(reports)
+        return render_text(reports, not_audited=not_audited)
     raise ValueError("format must be html, markdown or text, got %r" % (fmt,))
 
 

@@ -6,6 +6,8 @@ module_utils/test__exposure_audit.py and test__exposure_render.py; here the plum
 
 from __future__ import absolute_import, division, print_function
 
+import json
+
 import pytest
 from ansible.errors import AnsibleFilterError
 
@@ -19,7 +21,7 @@ F = FilterModule().filters()
 
 
 def test_filters_are_registered():
-    assert sorted(F) == ["exposure_audit", "exposure_preview", "exposure_report"]
+    assert sorted(F) == ["exposure_audit", "exposure_drift", "exposure_preview", "exposure_report"]
 
 
 def test_exposure_audit_and_report():
@@ -30,6 +32,14 @@ def test_exposure_audit_and_report():
     assert html.count('class="port-row"') == 1
     assert F["exposure_report"]([rep], "markdown", title="T").startswith("# T\n")
     assert F["exposure_report"]([rep], "text").startswith("n1: FAIL")
+
+
+def test_exposure_drift_previous_as_text_or_nothing():
+    old = F["exposure_audit"](lab.ruleset(), lab.docker(), lab.EXPECTED, host="n1")
+    new = F["exposure_audit"](lab.ruleset(allow_list=False), lab.docker(), lab.EXPECTED, host="n1")
+    assert F["exposure_drift"](new)["status"] == "first"
+    d = F["exposure_drift"](new, json.dumps(old), previous_time="yesterday")
+    assert (d["status"], d["widened"], d["previous_time"]) == ("changed", True, "yesterday")
 
 
 def test_exposure_preview_renders_as_text_only():
@@ -50,6 +60,10 @@ def test_exposure_preview_renders_as_text_only():
     (lambda: F["exposure_preview"](lab.ruleset(), lab.docker(), {}), "exposure_preview: policy_result"),
     (lambda: F["exposure_report"]([{}], "html"), "exposure_report: reports\\[0\\]"),
     (lambda: F["exposure_report"]([], "pdf"), "exposure_report: format must be"),
+    (lambda: F["exposure_report"]([], "html", not_audited=[{"reason": "x"}]),
+     "exposure_report: not_audited\\[0\\]: .* has no host"),
+    (lambda: F["exposure_drift"](F["exposure_audit"](lab.ruleset(), lab.docker(), host="a"), "{"),
+     "exposure_drift: previous: not a JSON host report"),
 ])
 def test_errors_are_filter_errors(call, message):
     with pytest.raises(AnsibleFilterError, match=message):

@@ -11,6 +11,7 @@ import pytest
 
 from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure_audit as audit
 from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure_render as render
+from ansible_collections.dockerguard.firewall.plugins.module_utils._exposure_drift import drift
 from ansible_collections.dockerguard.firewall.plugins.module_utils._policy import (
     chain_rules, validate)
 
@@ -144,14 +145,62 @@ def test_render_markdown():
 def test_render_html_is_self_contained_with_a_row_per_port():
     page = render.render_html(fleet(), generated="2026-01-01 00:00 UTC")
     assert page.startswith("<!DOCTYPE html>")
-    assert not re.search(r"<script|<link|<img|<iframe|src=|url\(|@import|https?://", page)
+    assert not re.search(r"<link|<img|<iframe|src=|url\(|@import|https?://|fetch\(|XMLHttpRequest", page)
+    assert page.count("<script>") == 1 and page.count("<script") == 1  # inline, sorting and filtering
     assert len(re.findall(r'<tr class="port-row"', page)) == 3
     assert '<tr class="port-row" data-host="n2" data-port="8080/tcp" data-verdict="unexpected">' in page
     assert 'data-verdict="expected"' in page
-    assert '<td class="c-none" data-verdict="">' in page  # n2 publishes no 9090
+    assert '<td class="c-none" data-verdict="" data-port="9090/tcp">' in page  # n2 publishes no 9090
     assert page.count('<section class="host"') == 2
     assert page.count('<div class="path">') == 6  # two named sources x three ports
     assert 'class="rl nat"' in page and "decisive" in page
+
+
+def drifted_fleet():
+    """n1 audited twice: its 8080 allow-list gone (widened), 9090 new; n2 first audit."""
+    before = audit.audit_host(lab.ruleset(), lab.docker(), lab.EXPECTED, lab.SOURCES, host="n1")
+    n1, n2 = fleet()[1], fleet()[0]
+    n1 = dict(n1, rows=[dict(r) for r in n1["rows"]])
+    n1["rows"] = [r for r in audit.audit_host(lab.ruleset(allow_list=False, input_rules=INPUT_9090),
+                                              lab.docker(host_network=True), lab.EXPECTED,
+                                              lab.SOURCES, host="n1")["rows"]]
+    n1["drift"] = drift(before, n1, previous_time="2026-01-01 00:00 UTC")
+    n2["drift"] = drift(None, n2)
+    return [n1, n2]
+
+
+MISSING = [{"host": "n3", "reason": "Failed to create temporary directory", "task": "Gather"},
+           {"host": "n0", "reason": {"msg": "docker daemon not running"}}]
+
+
+def test_the_reports_open_with_the_drift_and_name_the_hosts_not_audited():
+    reports = drifted_fleet()
+    md = render.render_markdown(reports, not_audited=MISSING)
+    first = [ln for ln in md.splitlines() if ln.startswith("## ")]
+    assert first[:2] == ["## Changes since the last audit", "## Not audited"]
+    assert "| n1 | 8080/tcp | eth0 | **WIDENED, verdict, path** (web) |" in md
+    assert "| n1 | 9090/tcp | eth0 | **NEW PORT** (metrics) |" in md
+    assert "First audit (no previous report): n2." in md
+    assert "| n0 | docker daemon not running |" in md and "| n3 | Failed to create" in md
+    assert "1 not audited" not in md and "2 not audited" in md
+    page = render.render_html(reports, not_audited=MISSING)
+    assert page.index('<h2 id="drift">') < page.index('id="not-audited"') < page.index('id="totals"')
+    assert len(re.findall(r'<tr class="drift-row" data-host="n1"', page)) == 2
+    assert '<td class="d-widened"><b>WIDENED, verdict, path</b></td>' in page
+    assert len(re.findall(r'<tr class="missing-row" data-host="n[03]"', page)) == 2
+    text = render.render_text(reports, not_audited=MISSING)
+    assert text.startswith("n0: NOT AUDITED - docker daemon not running\nn3: NOT AUDITED")
+    assert "n1: changed since the last audit (2026-01-01 00:00 UTC), exposure WIDENED:" in text
+    assert "  WIDENED, verdict, path 8080/tcp (container web) on eth0: now also reachable from " \
+        "0.0.0.0/0 except 10.99.0.0/16, denied (10.250.9.20) filtered -> exposed" in text
+    assert "  NEW PORT 9090/tcp (container metrics) on eth0: new published port, reachable from " \
+        "10.99.0.0/16 (unexpected)\n" in text
+
+
+def test_no_drift_without_previous_reports():
+    md = render.render_markdown(fleet())
+    assert "## Changes since the last audit\n\nNo change since the last audit." in md
+    assert "Not audited" not in md
 
 
 def test_render_html_escapes():
