@@ -152,7 +152,7 @@ def test_dom_has_a_row_per_published_port(page):
     assert ("restricted", "8080/tcp", "expected") in rows
     assert ("restricted", "9090/tcp", "unexpected") in rows
     assert ("strict", "8080/tcp", "expected") in rows
-    assert len(re.findall(r'<tr data-host="', dom)) == 3  # the summary grid
+    assert len(re.findall(r'<tr class="grid-row" data-host="', dom)) == 3  # the summary grid
     assert dom.count('<section class="host"') == 3
     probes = sum(len(r["probes"]) for rep in page["reports"] for r in rep["rows"])
     assert dom.count('<div class="path">') == probes
@@ -170,3 +170,98 @@ def test_screenshot_paints_the_verdict_colours(page):
     assert counts["header"] > 2000, counts    # the dark title bar
     assert counts["unexpected"] > 200, counts  # red verdict cells
     assert counts["expected"] > 200, counts    # green verdict cells
+
+
+# --- at scale: 50 hosts x 20 ports, sorted and filtered by the page's own script ---------
+
+ROW = re.compile(r'<tr class="port-row" data-host="([^"]+)" data-port="([^"]+)" '
+                 r'data-verdict="([^"]+)"( hidden="")?>')
+
+
+def visible_rows(dom):
+    """[(host, port, verdict)] of the published-port rows not hidden, in page order."""
+    return [m.group(1, 2, 3) for m in ROW.finditer(dom) if not m.group(4)]
+
+
+@pytest.fixture(scope="module")
+def fleet_page(page):
+    reports = lab.synthetic_fleet(50, 20)
+    path = os.path.join(OUT, "fleet-50x20.html")
+    with open(path, "w") as fh:
+        fh.write(render.render_html(reports, generated="test run"))
+    return {"path": path, "url": "file://" + path, "reports": reports, "profile": page["profile"]}
+
+
+def dump(fleet_page, query="", extra=(), path=None):
+    url = "file://" + (path or fleet_page["path"]) + (("?" + query) if query else "")
+    return run_chromium(["--dump-dom"] + list(extra) + [url], fleet_page["profile"])
+
+
+def test_fleet_page_without_filters_shows_every_row(fleet_page):
+    dom = dump(fleet_page)
+    assert 'data-report-js="ready"' in dom               # the script ran to its end
+    rows = visible_rows(dom)
+    assert len(rows) == 1000 and len(set(rows)) == 1000
+    assert "1000 of 1000 published port rows shown" in dom
+    assert '<form id="filters">' in dom                   # shown by the script
+
+
+def test_fleet_page_filters_by_verdict_and_host_and_sorts_by_port(fleet_page):
+    dom = dump(fleet_page, "verdict=unexpected&host=node07&sort=port&dir=desc")
+    want = sorted(((rep["host"], r["port"], r["verdict"]) for rep in fleet_page["reports"]
+                   for r in rep["rows"] if rep["host"] == "node07" and r["verdict"] == "unexpected"),
+                  key=lambda x: -int(x[1].split("/")[0]))
+    assert 0 < len(want) < 20
+    assert visible_rows(dom) == want
+    assert "%d of 1000 published port rows shown" % len(want) in dom
+    # the summary grid keeps node07's row only; the other hosts' sections are hidden
+    assert re.findall(r'<tr class="grid-row" data-host="([^"]+)">', dom) == ["node07"]
+    sections = re.findall(r'<section class="host" id="[^"]+" data-host="([^"]+)" data-status="[^"]+">', dom)
+    assert sections == ["node07"]
+    assert 'aria-sort="descending"' in dom
+
+
+def test_fleet_page_filters_by_port_and_sorts_by_host(fleet_page):
+    dom = dump(fleet_page, "port=8005&sort=host&dir=desc")
+    rows = visible_rows(dom)
+    assert [r[1] for r in rows] == ["8005/tcp"] * 50
+    assert [r[0] for r in rows] == ["node%02d" % h for h in range(49, -1, -1)]
+    # the grid shows the 8005 column only
+    heads = re.search(r'<table id="summary"><thead><tr>(.*?)</tr>', dom).group(1)
+    assert re.findall(r'<th>([^<]+)</th>', heads) == ["host", "8005/tcp"]
+
+
+def test_fleet_page_without_script_shows_everything(fleet_page):
+    """Chromium with scripts off (--dump-dom needs script, so: the page as served, and a
+    screenshot with scripts off that paints the verdict colours of every kind)."""
+    with open(fleet_page["path"]) as fh:
+        html = fh.read()
+    assert len(visible_rows(html)) == 1000
+    assert '<form id="filters" hidden>' in html           # no dead controls
+    shot = os.path.join(OUT, "fleet-50x20-noscript.png")
+    run_chromium(["--window-size=1400,1800", "--hide-scrollbars", "--screenshot=%s" % shot,
+                  "--blink-settings=scriptEnabled=false", fleet_page["url"] + "?verdict=unexpected"],
+                 fleet_page["profile"])
+    counts = colour_counts(shot, COLOURS)
+    assert counts["unexpected"] > 200 and counts["expected"] > 200, counts
+
+
+def test_a_broken_script_fails_these_checks(fleet_page, tmp_path):
+    """The checks above see what the script does: with the script broken they fail."""
+    with open(fleet_page["path"]) as fh:
+        html = fh.read()
+    broken = tmp_path / "broken.html"
+    broken.write_text(html.replace("function apply() {", "function apply() { nosuchfunction();"))
+    dom = dump(fleet_page, "verdict=unexpected&host=node07", path=str(broken))
+    assert len(visible_rows(dom)) == 1000 and 'data-report-js="ready"' not in dom
+
+
+def test_fleet_page_screenshot(fleet_page):
+    shot = os.path.join(OUT, "fleet-50x20.png")
+    if os.path.exists(shot):
+        os.remove(shot)
+    run_chromium(["--window-size=1400,1800", "--hide-scrollbars", "--screenshot=%s" % shot,
+                  fleet_page["url"] + "?verdict=unexpected"], fleet_page["profile"])
+    counts = colour_counts(shot, COLOURS)
+    assert counts["header"] > 2000, counts
+    assert counts["unexpected"] > 200, counts

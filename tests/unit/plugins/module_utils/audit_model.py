@@ -79,3 +79,44 @@ def docker(host_network=False, container_name="web"):
 EXPECTED = [{"name": "web", "ports": [8080], "from": ["10.99.0.0/16"]}]
 SOURCES = [{"name": "office", "address": "10.99.1.1", "interface": "eth0"},
            {"name": "denied", "address": "10.250.9.20"}]
+
+
+def synthetic_fleet(hosts=50, ports=20):
+    """``hosts`` host reports of ``ports`` published ports each, for the report's scale
+    tests and bench: rows copied from real audits of this host (an unexpected, an expected
+    and a filtered 8080, with their probes and paths), renumbered to ports 8000 + k, the
+    verdicts mixed per host; every third host carries a drift (a new port, a removed one)."""
+    from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure_audit as audit
+    from ansible_collections.dockerguard.firewall.plugins.module_utils._exposure_drift import drift
+    closed = ["-p tcp -m conntrack --ctorigdstport 8080 --ctdir ORIGINAL -j DROP"]
+    templates = [
+        audit.audit_host(ruleset(allow_list=False), docker(), EXPECTED, SOURCES, host="t")["rows"][0],
+        audit.audit_host(ruleset(), docker(), EXPECTED, SOURCES, host="t")["rows"][0],
+        audit.audit_host(ruleset(allow_list=False, user_rules=closed), docker(), EXPECTED, SOURCES,
+                         host="t")["rows"][0],
+    ]
+
+    def row(k, template):
+        r = copy.deepcopy(template)
+        port = 8000 + k
+        r["target"] = dict(r["target"], host_port=port, name="svc%02d" % k)
+        r["container"] = "svc%02d" % k
+        r["port"] = "%d/tcp" % port
+        r["id"] = "published svc%02d 0.0.0.0:%d/tcp on eth0" % (k, port)
+        return r
+
+    reports = []
+    for h in range(hosts):
+        rows = [row(k, templates[(h + 2 * k) % len(templates)]) for k in range(ports)]
+        counts = dict((v, sum(1 for r in rows if r["verdict"] == v))
+                      for v in audit.ROW_VERDICTS)
+        base = audit.audit_host(ruleset(), docker(), EXPECTED, SOURCES, host="node%02d" % h)
+        rep = dict(base, rows=rows, findings=[], summary=dict(
+            counts, ports=len(rows), status="fail" if counts["unexpected"] else "pass"))
+        if h % 3 == 0:
+            previous = dict(rep, rows=[r for r in rows[1:]] + [templates[1]])
+            rep["drift"] = drift(previous, rep, previous_time="2026-11-28 00:00 UTC")
+        else:
+            rep["drift"] = drift(rep, rep)
+        reports.append(rep)
+    return reports
