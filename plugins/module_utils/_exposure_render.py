@@ -490,6 +490,7 @@ footer { color: #7b8794; padding: 0 28px 24px; font-size: 12px; }
 table.sortable th[data-key] { cursor: pointer; user-select: none; }
 th[aria-sort="ascending"]::after { content: " \\25B2"; }
 th[aria-sort="descending"]::after { content: " \\25BC"; }
+td.dim { opacity: .3; }
 td.d-widened { background: var(--red-bg); color: var(--red); }
 td.d-other { background: var(--amber-bg); color: var(--amber); }
 """
@@ -533,9 +534,9 @@ SCRIPT = u"""
       var any = !f.port && !f.verdict;
       for (var k = 0; k < cells.length; k++) {
         var v = cells[k].getAttribute("data-verdict");
-        if (v && portOk(f, cells[k].getAttribute("data-port")) && (!f.verdict || v === f.verdict)) {
-          any = true;
-        }
+        var hit = v && portOk(f, cells[k].getAttribute("data-port")) && (!f.verdict || v === f.verdict);
+        if (hit) { any = true; }
+        cells[k].classList.toggle("dim", Boolean(f.verdict) && !hit);
       }
       row.hidden = !(hostOk && any);
     }
