@@ -24,7 +24,8 @@ import subprocess
 import tempfile
 import time
 
-import conftest  # noqa: F401  pylint: disable=unused-import  (the collection's import path)
+# the collection's import path
+import conftest  # noqa: F401  pylint: disable=unused-import
 from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure_render as render
 from ansible_collections.dockerguard.firewall.tests.unit.plugins.module_utils import audit_model
 
@@ -39,7 +40,7 @@ ROW = re.compile(r'<tr class="port-row" data-host="[^"]+" data-port="[^"]+" '
 
 def timed(func, repeat):
     times, result = [], None
-    for _ in range(repeat):
+    for _round in range(repeat):
         start = time.perf_counter()
         result = func()
         times.append(time.perf_counter() - start)
@@ -54,7 +55,7 @@ def chromium_dump(browser, url, profile):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--hosts", type=int, default=50)
     parser.add_argument("--ports", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=3)
@@ -69,10 +70,9 @@ def main():
 
     html_s, page = timed(lambda: render.render_html(reports, generated="bench"), args.repeat)
     md_s, md = timed(lambda: render.render_markdown(reports, generated="bench"), args.repeat)
-    print("render html:     %.3f s, %d bytes (%.1f MB)" % (html_s, len(page.encode("utf-8")),
-                                                            len(page.encode("utf-8")) / 1e6))
-    print("render markdown: %.3f s, %d bytes (%.1f MB)" % (md_s, len(md.encode("utf-8")),
-                                                            len(md.encode("utf-8")) / 1e6))
+    for name, seconds, text in (("html", html_s, page), ("markdown", md_s, md)):
+        size = len(text.encode("utf-8"))
+        print("render %-8s  %.3f s, %d bytes (%.1f MB)" % (name, seconds, size, size / 1e6))
     if not os.path.isdir(OUT):
         os.makedirs(OUT)
     path = os.path.join(OUT, "bench-fleet.html")

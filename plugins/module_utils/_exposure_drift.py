@@ -117,8 +117,8 @@ def _change(old, new):
             "widens": widens, "before": _side(old), "after": _side(new),
             "widened_to": _text(wider, fam), "narrowed_from": _text(narrower, fam),
             "sources": sources, "rules_added": added if new else [],
-            "rules_removed": removed if old else [], "text": _describe(row, kinds, wider, narrower,
-                                                                      sources, added, old, new)}
+            "rules_removed": removed if old else [],
+            "text": _describe(row, kinds, wider, narrower, sources, added, old, new)}
 
 
 def _describe(row, kinds, wider, narrower, sources, added, old, new):
@@ -164,6 +164,7 @@ def drift(previous, current, previous_time=None):
         return out
     before = dict((r["id"], r) for r in old["rows"])
     after = dict((r["id"], r) for r in new["rows"])
+
     def order(rid):
         port, _sep, proto = (after.get(rid) or before.get(rid))["port"].partition("/")
         return (int(port), proto, rid)

@@ -114,7 +114,7 @@ def synthetic_fleet(hosts=50, ports=20):
         rep = dict(base, rows=rows, findings=[], summary=dict(
             counts, ports=len(rows), status="fail" if counts["unexpected"] else "pass"))
         if h % 3 == 0:
-            previous = dict(rep, rows=[r for r in rows[1:]] + [templates[1]])
+            previous = dict(rep, rows=rows[1:] + [templates[1]])
             rep["drift"] = drift(previous, rep, previous_time="2026-11-28 00:00 UTC")
         else:
             rep["drift"] = drift(rep, rep)

@@ -160,10 +160,9 @@ def drifted_fleet():
     """n1 audited twice: its 8080 allow-list gone (widened), 9090 new; n2 first audit."""
     before = audit.audit_host(lab.ruleset(), lab.docker(), lab.EXPECTED, lab.SOURCES, host="n1")
     n1, n2 = fleet()[1], fleet()[0]
-    n1 = dict(n1, rows=[dict(r) for r in n1["rows"]])
-    n1["rows"] = [r for r in audit.audit_host(lab.ruleset(allow_list=False, input_rules=INPUT_9090),
-                                              lab.docker(host_network=True), lab.EXPECTED,
-                                              lab.SOURCES, host="n1")["rows"]]
+    n1 = dict(n1, rows=audit.audit_host(lab.ruleset(allow_list=False, input_rules=INPUT_9090),
+                                        lab.docker(host_network=True), lab.EXPECTED,
+                                        lab.SOURCES, host="n1")["rows"])
     n1["drift"] = drift(before, n1, previous_time="2026-01-01 00:00 UTC")
     n2["drift"] = drift(None, n2)
     return [n1, n2]
