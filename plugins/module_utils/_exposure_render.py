@@ -267,7 +267,9 @@ DRIFT_LABELS = {"new": "NEW PORT", "removed": "removed", "widened": "WIDENED",
 
 def drift_rows(reports):
     """(changes [(host, change)], first [hosts], unchanged [hosts]) over the reports that
-    carry a ``drift`` (``_exposure_drift.drift``)."""
+    carry a ``drift`` (``_exposure_drift.drift``); None when none carries one."""
+    if not any(rep.get("drift") for rep in _hosts(reports)):
+        return None
     changes, first, unchanged = [], [], []
     for rep in _hosts(reports):
         d = rep.get("drift")
@@ -334,10 +336,16 @@ def _md(text):
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+NOT_COMPARED = "Not compared with an earlier audit (no report carries a drift)."
+
+
 def _markdown_drift(reports, missing):
-    changes, first, unchanged = drift_rows(reports)
+    compared = drift_rows(reports)
+    changes, first, unchanged = compared or ([], [], [])
     out = ["## Changes since the last audit", ""]
-    if changes:
+    if compared is None:
+        out.append(NOT_COMPARED)
+    elif changes:
         out += ["| host | port | interface | change | before | after | what changed |",
                 "|---|---|---|---|---|---|---|"]
         for host, c in changes:
@@ -644,9 +652,12 @@ def _slug(*parts):
 
 
 def _html_drift(reports, missing):
-    changes, first, unchanged = drift_rows(reports)
+    compared = drift_rows(reports)
+    changes, first, unchanged = compared or ([], [], [])
     h = [u'<h2 id="drift">Changes since the last audit</h2>']
-    if changes:
+    if compared is None:
+        h.append(u'<p id="drift-none">%s</p>' % _e(NOT_COMPARED))
+    elif changes:
         h.append(u'<table id="drift-table" class="sortable"><thead><tr><th data-key="host">host</th>'
                  u'<th data-key="port">port</th><th>interface</th><th data-key="change">change</th>'
                  u"<th>before</th><th>after</th><th>what changed</th></tr></thead><tbody>")

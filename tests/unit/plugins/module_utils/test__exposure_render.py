@@ -198,7 +198,12 @@ def test_the_reports_open_with_the_drift_and_name_the_hosts_not_audited():
 
 def test_no_drift_without_previous_reports():
     md = render.render_markdown(fleet())
-    assert "## Changes since the last audit\n\nNo change since the last audit." in md
+    assert "## Changes since the last audit\n\nNot compared with an earlier audit" in md
+    reports = fleet()
+    for rep in reports:
+        rep["drift"] = drift(rep, rep)
+    md = render.render_markdown(reports)
+    assert "## Changes since the last audit\n\nNo change since the last audit.\n\nUnchanged: n1, n2." in md
     assert "Not audited" not in md
 
 
