@@ -19,6 +19,12 @@ every container, the network and the subnet carry a lab id: ``DG_MOL_LAB_ID`` wh
 ``dg-mol-<id>-<node>``, the network ``dg-mol-<id>`` with a /24 in 10.250.64.0/18 (never
 the machine's uplink or the registries' ranges, see docs/lab.md); create.yml refuses a
 subnet that is already routed.
+
+The fleet has two nodes, ``bookworm`` (Docker 20.10) and ``forky`` (Docker 28.5), unless
+``DG_MOL_FLEET_SIZE`` asks for more (a scenario sets it in its molecule.yml,
+``ansible.env``): nodes 3, 4, ... alternate between the two images and are named after
+their suite and number (``bookworm3``, ``forky4``, ...), at host numbers 103, 104, ...
+so that they never meet the clients' (10, 20) or a scenario's own nodes (13).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -32,7 +38,7 @@ import sys
 from tests.lab.node import DOCKERD, FIREWALLD_BOOT, FIREWALLD_IMAGE, NODE_FLAGS, SERVICE_IMAGE, node_command
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
-# Inventory name -> image and host number in the lab subnet.
+# Inventory name -> image and host number in the lab subnet: the first two nodes.
 NODES = {
     "bookworm": {"lab_image": "node-bookworm:local", "host": 11},  # Docker 20.10, iptables 1.8.9
     "forky": {"lab_image": "node-forky:local", "host": 12},        # Docker 28.5, iptables 1.8.11+
@@ -43,6 +49,9 @@ NODES = {
 FIREWALLD_NODES = {
     "forky-firewalld": {"lab_image": FIREWALLD_IMAGE, "host": 13, "boot": FIREWALLD_BOOT},
 }
+SUITES = ("bookworm", "forky")
+# 2 cores and the lab's /24: more than this many nodes is a typo, not a fleet.
+MAX_FLEET = 40
 # Probe clients: role -> host number.
 CLIENTS = {"allowed": 10, "denied": 20}
 
@@ -64,13 +73,36 @@ def lab_id():
     return hashlib.sha1(here.encode("utf-8")).hexdigest()[:6]
 
 
+def fleet_size():
+    """How many nodes (``DG_MOL_FLEET_SIZE``, default 2)."""
+    wanted = os.environ.get("DG_MOL_FLEET_SIZE", "") or "2"
+    if not re.match(r"^[0-9]+$", wanted) or not 1 <= int(wanted) <= MAX_FLEET:
+        sys.exit("DG_MOL_FLEET_SIZE=%r: use a number of nodes from 1 to %d" % (wanted, MAX_FLEET))
+    return int(wanted)
+
+
+def nodes(size=None):
+    """The fleet's nodes: name -> {lab_image, host}; bookworm and forky first."""
+    size = fleet_size() if size is None else size
+    out = {}
+    for index in range(1, size + 1):
+        suite = SUITES[(index - 1) % 2]
+        if index <= 2:
+            out[suite] = dict(NODES[suite])
+        else:
+            out["%s%d" % (suite, index)] = {"lab_image": NODES[suite]["lab_image"],
+                                            "host": 100 + index}
+    return out
+
+
 def inventory():
     ident = lab_id()
     octet = 64 + int(hashlib.sha1(ident.encode("utf-8")).hexdigest()[:4], 16) % 64
     net = "10.250.%d" % octet
     prefix = "dg-mol-%s" % ident
     hostvars = {}
-    for name, node in list(NODES.items()) + list(FIREWALLD_NODES.items()):
+    fleet = nodes()
+    for name, node in list(fleet.items()) + list(FIREWALLD_NODES.items()):
         hostvars[name] = {
             "ansible_host": "%s-%s" % (prefix, name),
             "lab_image": node["lab_image"],
@@ -101,7 +133,7 @@ def inventory():
                     for role, host in CLIENTS.items()),
             },
         },
-        "lab_nodes": {"hosts": sorted(NODES), "vars": NODE_VARS},
+        "lab_nodes": {"hosts": list(fleet), "vars": NODE_VARS},  # in order: bookworm (the canary) first
         "firewalld_nodes": {"hosts": sorted(FIREWALLD_NODES), "vars": NODE_VARS},
     }
 
