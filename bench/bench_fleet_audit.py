@@ -85,7 +85,7 @@ def audit(tmp, nodes, limit, forks):
     inv = os.path.join(tmp, "inventory.yml")
     with open(inv, "w") as f:
         f.write("all:\n  vars:\n    ansible_connection: community.docker.docker\n"
-                "    ansible_python_interpreter: /usr/bin/python3\n"
+                "    ansible_python_interpreter: /usr/bin/python3\n    ansible_become: false\n"
                 "    exposure_audit_expected: [{name: web, ports: [8080, 9090], from: anywhere}]\n"
                 "    exposure_audit_show: false\n"
                 "    exposure_audit_report_dir: %s/report\n  hosts:\n" % tmp)
