@@ -157,8 +157,8 @@ def main():
     print("ratio %d nodes / 1 node: %.2fx (target <= %.1fx)" % (len(nodes), ratio, TARGET_RATIO))
     print("largest single controller process (ru_maxrss): %.0f MiB" % (single_max / 1024.0))
     ok = ratio <= TARGET_RATIO
-    print("%s  %d nodes <= %.1fx the wall time of one node" % ("PASS" if ok else "MISS", len(nodes),
-                                                              TARGET_RATIO))
+    print("%s  %d nodes <= %.1fx the wall time of one node"
+          % ("PASS" if ok else "MISS", len(nodes), TARGET_RATIO))
     return 0 if ok else 1
 
 

@@ -127,8 +127,8 @@ def batch(hosts):
             continue
         found.extend(regressions(item.get("before"), item.get("after"), item["host"]))
     regressed = sorted(set(r["host"] for r in found))
-    lines = ["batch %s: %s" % (", ".join(names), "REGRESSED, put back" if found or failed
-                                else "no regression")]
+    verdict = "REGRESSED, put back" if found or failed else "no regression"
+    lines = ["batch %s: %s" % (", ".join(names), verdict)]
     lines.extend("  " + r["text"] for r in found)
     lines.extend("  %s: the policy could not be applied: %s" % (h, e) for h, e in sorted(failed.items()))
     return {"hosts": names, "regressed": bool(found or failed), "regressed_hosts": regressed,
@@ -220,8 +220,8 @@ def report(results, hosts):
         rows.append(r)
     stopped = any(r["status"] != "rolled out" for r in rows)
     counts = dict((s, sum(1 for r in rows if r["status"] == s)) for s in STATUSES)
-    lines = ["rollout %s: %s" % ("STOPPED" if stopped else "complete",
-                                  ", ".join("%d %s" % (counts[s], s) for s in STATUSES if counts[s]))]
+    tally = ", ".join("%d %s" % (counts[s], s) for s in STATUSES if counts[s])
+    lines = ["rollout %s: %s" % ("STOPPED" if stopped else "complete", tally)]
     for r in rows:
         lines.append("  %s: %s" % (r["host"], r["status"]))
         lines.extend("    " + g["text"] for g in r.get("regressions") or ())

@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The lab's command line, for playbooks and scripts (run from the repository root)::
 
-    python -m tests.lab probe ADDRESS PORT[,PORT...] CLIENT[,CLIENT...]
-        a JSON list, one object per (client, port): probe ("client -> address:port"),
+    python -m tests.lab probe ADDRESS[,ADDRESS...] PORT[,PORT...] CLIENT[,CLIENT...]
+        a JSON list, one object per (address, client, port), all probed at once: probe
+        ("client -> address:port"),
         client, port, reached, seconds, detail, summary
     python -m tests.lab install-sdk NODE
         copies the controller's pure-Python Docker SDK into a lab node; prints its version
@@ -24,7 +25,7 @@ from tests.lab.scenario import capture_fixtures
 
 def main(argv):
     if len(argv) == 4 and argv[0] == "probe":
-        print(json.dumps(report(argv[1], argv[2].split(","), argv[3].split(",")),
+        print(json.dumps(report(argv[1].split(","), argv[2].split(","), argv[3].split(",")),
                          indent=1, sort_keys=True))
     elif len(argv) == 2 and argv[0] == "install-sdk":
         print(install_sdk(argv[1]))

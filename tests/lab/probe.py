@@ -46,8 +46,10 @@ def probe_many(jobs, timeout=2):
 
 
 def report(address, ports, clients):
-    """Every client to every port of ``address``: a list of results with a ``summary``."""
-    jobs = [(c, address, int(p)) for c in clients for p in ports]
+    """Every client to every port of ``address`` (one, or a list: all probed at once): a
+    list of results with a ``summary``."""
+    addresses = [address] if isinstance(address, str) else list(address)
+    jobs = [(c, a, int(p)) for a in addresses for c in clients for p in ports]
     results = probe_many(jobs)
     out = []
     for job in jobs:
