@@ -88,6 +88,32 @@ options:
     elements: str
     choices: [ipv4, ipv6]
     default: [ipv4, ipv6]
+  backend:
+    description:
+      - Which firewall writes the policy.
+      - V(iptables) - our chain (I(chain)) jumped to from the top of the parent chain,
+        written with C(iptables-restore). Refused, touching nothing, where Docker uses its
+        nftables firewall backend.
+      - V(nftables) - a table of our own, C(inet dockerguard) (docker_user_policy) or
+        C(inet dockerguard_input) (host_input_policy), one table for both families: a
+        base chain at priority C(filter - 10) (before Docker's and firewalld's filter
+        chains) on the C(forward) or C(input) hook, a chain per family, the allowed
+        sources of each entry in a named interval set per family (one lookup however
+        many CIDRs). It is replaced whole in one C(nft -f) transaction, tested first with
+        C(nft -c -f), read back and compared by meaning; the table as it was is put back
+        when the read-back differs. A table of that name that is not ours (no rule with a
+        C(dockerguard:) comment) is refused, touching nothing. With nftables the table
+        enforces exactly the I(families) listed.
+      - V(auto) - V(nftables) when Docker reports its nftables firewall backend
+        (C(docker info), C(FirewallBackend.Driver), Docker 29) or its nftables table
+        C(docker-bridges) exists, else V(iptables). The result says which was chosen and
+        why (C(backend), C(backend_reason)).
+      - The backend not chosen loses our policy in the same run - moving from iptables to
+        nftables removes our chain and its jump, and the reverse removes our table - and
+        O(state=absent) removes both.
+    type: str
+    choices: [auto, iptables, nftables]
+    default: auto
   wait:
     description:
       - Seconds to wait for the xtables lock (legacy backend; iptables-nft ignores the

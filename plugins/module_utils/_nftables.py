@@ -253,6 +253,8 @@ def statement_text(stmt):
             return "reject"
         if body.get("type") == "tcp reset":
             return "reject with tcp reset"
+        if body.get("type") == "icmpx" and body.get("expr") == "port-unreachable":
+            return "reject"     # inet's default: nft prints it bare
         return "reject with %s %s" % (body.get("type", "icmpx"), body.get("expr", ""))
     if kind == "log":
         if not body:
@@ -559,6 +561,20 @@ def _finish(model):
                                              b["priority"]))
     model["counts"] = counts
     model["rule_count"] = counts["rules"]
+
+
+def with_tables(model, data, remove=()):
+    """A copy of ``model`` with the tables of ``data`` (``nft -j`` JSON, e.g. a table a
+    policy module would write) put in, replacing tables of the same name, and the tables
+    ``remove`` (``"inet dockerguard"``) taken out: the ruleset as it will be."""
+    extra = parse(data) if data is not None else {"tables": {}}
+    out = json.loads(json.dumps(model))
+    for key in remove:
+        out["tables"].pop(key, None)
+    out["tables"].update(extra["tables"])
+    out["base_chains"], out["iptables_nft_tables"] = [], []
+    _finish(out)
+    return out
 
 
 def chain_rules(model, table, chain):

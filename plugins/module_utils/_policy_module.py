@@ -14,6 +14,11 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.dockerguard.firewall.plugins.module_utils._cmd_runner import CmdRunner
+from ansible_collections.dockerguard.firewall.plugins.module_utils._policy_backend import (
+    BACKENDS,
+    backend_for,
+    choose,
+)
 from ansible_collections.dockerguard.firewall.plugins.module_utils._policy_transaction import (
     ApplyError,
     apply_policy,
@@ -39,6 +44,7 @@ COMMON_SPEC = dict(
     families=dict(type="list", elements="str", choices=["ipv4", "ipv6"],
                   default=["ipv4", "ipv6"]),
     wait=dict(type="int", default=10),
+    backend=dict(type="str", choices=list(BACKENDS), default="auto"),
 )
 
 
@@ -56,29 +62,43 @@ def run_policy(module, policy, create_parent=False, missing_parent_v6=None,
             module.fail_json(msg=str(exc), changed=False, rolled_back=False)
         if module.check_mode:
             confirm = None
+    runner = CmdRunner(module)
+    name, why = choose(runner, p["backend"])
+    chosen = {"changed": False, "backend": name, "backend_reason": why}
     try:
-        res = apply_policy(CmdRunner(module), policy, p["families"], check_mode=module.check_mode,
+        res = apply_policy(runner, policy, p["families"], backend_for(runner, name, p["families"]),
+                           check_mode=module.check_mode,
                            state=p["state"], wait=p["wait"], create_parent=create_parent,
                            missing_parent_v6=missing_parent_v6, confirm=confirm)
     except ApplyError as exc:
-        module.fail_json(msg=str(exc), **dict({"changed": False}, **exc.details))
+        module.fail_json(msg=str(exc), **dict(chosen, **exc.details))
 
     for warning in res.warnings:
         module.warn(warning)
-    result = {"changed": res.changed, "chain": policy["chain"], "families": {},
-              "rolled_back": False}
+    result = dict(chosen, changed=res.changed, chain=policy["chain"], families={},
+                  rolled_back=False)
     diff = {"before": "", "after": ""}
     for plan in res.plans:
         changed = res.family_changed(plan)
         info = {"changed": changed, "rules": plan.after}
         if plan.skipped:
             info["skipped"] = plan.skipped
+        if plan.retiring:
+            info["retired"] = plan.retired.diff_text()
         if plan.migrated and changed:
             info["migrated_from"] = plan.migrated
-        else:
+        elif name == "iptables":
             diff["before"] += "# %s\n%s" % (plan.family, plan.diff_text())
             diff["after"] += "# %s\n%s" % (plan.family, plan.diff_text(before=not changed))
         result["families"][plan.family] = info
+    if name == "nftables" and res.plans:
+        table = res.plans[0].table
+        result["table"] = table.key
+        wanted = table.wanted
+        result["nft_script"] = wanted.body() if wanted is not None else None
+        result["nft_table"] = {"nftables": wanted.items()} if wanted is not None else None
+        diff["before"] = table.initial_text
+        diff["after"] = (wanted.body() if wanted is not None else "") if res.changed else diff["before"]
     if module._diff:
         result["diff"] = diff
     module.exit_json(**result)

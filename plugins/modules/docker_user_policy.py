@@ -65,13 +65,16 @@ extends_documentation_fragment:
   - dockerguard.firewall.attributes.changes
   - dockerguard.firewall.policy
 requirements:
-  - iptables and iptables-restore (ip6tables for IPv6) using the backend Docker writes to
+  - iptables and iptables-restore (ip6tables for IPv6) using the backend Docker writes to,
+    for O(backend=iptables); C(nft) (nftables 0.9.3 or later, a kernel with inet tables)
+    for O(backend=nftables)
 notes:
   - When DOCKER-USER does not exist for IPv6 (Docker does not manage ip6tables), IPv6 is
     skipped with a warning; Docker then serves IPv6 through docker-proxy, where INPUT
     decides (see M(dockerguard.firewall.host_input_policy)).
-  - Refuses, touching nothing, when Docker uses its nftables firewall backend or an
-    iptables backend other than the one the C(iptables) command uses.
+  - With O(backend=iptables), refuses, touching nothing, when Docker uses its nftables
+    firewall backend or an iptables backend other than the one the C(iptables) command
+    uses. O(backend=auto) picks nftables on Docker's nftables backend.
   - To survive reboots and restarts of Docker, use the P(dockerguard.firewall.docker_user#role) role.
 seealso:
   - module: dockerguard.firewall.iptables_facts
@@ -107,6 +110,32 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+backend:
+  description: The backend that wrote the policy, V(iptables) or V(nftables).
+  returned: always
+  type: str
+  sample: nftables
+backend_reason:
+  description: Why that backend (the option asked for it, or what I(backend=auto) saw).
+  returned: always
+  type: str
+  sample: Docker reports its firewall backend as nftables
+table:
+  description: Our nftables table (family and name).
+  returned: when the backend is nftables
+  type: str
+  sample: inet dockerguard
+nft_script:
+  description: Our table as C(nft list table) writes it, null for O(state=absent).
+  returned: when the backend is nftables
+  type: str
+nft_table:
+  description:
+    - Our table as wanted, in C(nft -j list table) form (C({"nftables": [...]})), null for
+      O(state=absent). The check-mode preview (P(dockerguard.firewall.enforce_docker_user#playbook))
+      puts it into the host's ruleset and lets the exposure engine judge it.
+  returned: when the backend is nftables
+  type: dict
 chain:
   description: Our chain's name.
   returned: always
@@ -114,8 +143,9 @@ chain:
   sample: DOCKERGUARD
 families:
   description:
-    - Per family, C(changed), C(rules) (the rule bodies of our chain wanted, or
-      null for C(state=absent)), when it was not applied, C(skipped) with the
+    - Per family, C(changed), C(rules) (the rule bodies of our chain wanted - with
+      nftables the rules of the family's chain - or null for C(state=absent)), when it
+      was not applied, C(skipped) with the
       reason, and after a rename of I(chain), C(migrated_from) (the old chains removed).
   returned: always
   type: dict

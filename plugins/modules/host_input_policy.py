@@ -71,7 +71,8 @@ options:
     type: path
     default: /run/dockerguard/confirm
 requirements:
-  - iptables and iptables-restore (ip6tables for IPv6)
+  - iptables and iptables-restore (ip6tables for IPv6) for O(backend=iptables); C(nft)
+    (a kernel with inet tables) for O(backend=nftables)
 seealso:
   - module: dockerguard.firewall.docker_user_policy
 """
@@ -98,6 +99,32 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+backend:
+  description: The backend that wrote the policy, V(iptables) or V(nftables).
+  returned: always
+  type: str
+  sample: nftables
+backend_reason:
+  description: Why that backend (the option asked for it, or what I(backend=auto) saw).
+  returned: always
+  type: str
+  sample: Docker reports its firewall backend as nftables
+table:
+  description: Our nftables table (family and name).
+  returned: when the backend is nftables
+  type: str
+  sample: inet dockerguard
+nft_script:
+  description: Our table as C(nft list table) writes it, null for O(state=absent).
+  returned: when the backend is nftables
+  type: str
+nft_table:
+  description:
+    - Our table as wanted, in C(nft -j list table) form (C({"nftables": [...]})), null for
+      O(state=absent). The check-mode preview (P(dockerguard.firewall.enforce_docker_user#playbook))
+      puts it into the host's ruleset and lets the exposure engine judge it.
+  returned: when the backend is nftables
+  type: dict
 chain:
   description: Our chain's name.
   returned: always
