@@ -52,6 +52,8 @@ class IptablesBackend(object):
     """The transaction's hooks for iptables (nf_tables or legacy): one chain of ours
     per family, jumped to from ``policy["hook"]``, written with iptables-restore."""
 
+    name = "iptables"
+
     def __init__(self, runner):
         self.runner = runner
 

@@ -25,7 +25,7 @@ import pytest
 from ansible_run import playbook
 from tests.lab.netns import can_use_netns, namespace, sh
 from tests.integration.test_exposure_connection import _host_facts, _serve
-from tests.integration.test_nft_ground_truth import CLIENTS, CONTAINER, FIX, _probe, _wire
+from tests.integration.test_nft_ground_truth import CLIENTS, FIX, _probe, _wire
 
 from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure, _nftables
 from ansible_collections.dockerguard.firewall.plugins.module_utils._iptables import parse_save
@@ -134,7 +134,6 @@ def test_docker_user_nftables_probes_prediction_idempotence(docker29):
                                          if predicted[k] != after[k])
     judged, why = engine_verdicts(lab, model(host))
     assert judged == after, why
-    docker_tables = [l for l in ruleset(host).splitlines()]
     written = ruleset(host)
 
     again, log = module(host, POLICY, extra=["--diff"])
@@ -144,7 +143,6 @@ def test_docker_user_nftables_probes_prediction_idempotence(docker29):
     auto, log = module(host, dict(POLICY, backend="auto"))
     assert auto["backend"] == "nftables" and auto["changed"] is False, auto
     assert "docker-bridges" in auto["backend_reason"]
-    assert docker_tables
 
 
 def test_absent_removes_only_our_table(docker29):
@@ -156,3 +154,147 @@ def test_absent_removes_only_our_table(docker29):
     assert ruleset(host) == original
     again, log = module(host, {"backend": "nftables", "state": "absent"})
     assert again["changed"] is False
+
+
+# ----------------------------------------------------------------- migration and faults
+@pytest.fixture()
+def plain():
+    """A namespace with Docker-like iptables chains (DOCKER-USER), as the iptables tests."""
+    from tests.integration.test_docker_user_policy import DOCKER_V4, DOCKER_V6
+    with namespace("dg-np-m") as ns:
+        sh("iptables-restore", ns=ns, input=DOCKER_V4)
+        sh("ip6tables-restore", ns=ns, input=DOCKER_V6)
+        yield ns
+
+
+def saves(ns):
+    return tuple("\n".join(l for l in sh(tool, ns=ns).splitlines() if not l.startswith("#"))
+                 for tool in ("iptables-save", "ip6tables-save"))
+
+
+def test_migration_both_ways(plain):
+    ns = plain
+    ipt = dict(POLICY, backend="iptables")
+    out, log = module(ns, ipt)
+    assert out["changed"] and out["backend"] == "iptables", out
+    with_chain = saves(ns)
+    assert "-A DOCKER-USER -j DOCKERGUARD" in with_chain[0]
+
+    out, log = module(ns, POLICY)
+    assert out["changed"] and out["backend"] == "nftables" and not out.get("failed"), out
+    assert "-A DOCKERGUARD" in out["families"]["ipv4"]["retired"]
+    assert "DOCKERGUARD" not in saves(ns)[0] and "DOCKERGUARD" not in saves(ns)[1]
+    assert "table inet dockerguard {" in ruleset(ns)
+    assert module(ns, POLICY)[0]["changed"] is False
+
+    out, log = module(ns, ipt)
+    assert out["changed"] and out["backend"] == "iptables", out
+    assert "table inet dockerguard" in out["families"]["ipv4"]["retired"]
+    assert "dockerguard" not in ruleset(ns)
+    assert saves(ns) == with_chain
+
+    module(ns, POLICY)
+    out, log = module(ns, {"backend": "iptables", "state": "absent"})
+    assert out["changed"] and "dockerguard" not in ruleset(ns)
+
+
+def test_both_modules_keep_their_own_tables(plain):
+    ns = plain
+    module(ns, POLICY)
+    inp = {"backend": "nftables", "entries": [{"name": "svc", "ports": [8086],
+                                               "allow": ["10.250.21.0/24"]}],
+           "ssh_sources": ["10.250.9.9"]}
+    out, log = module(ns, inp, name="host_input_policy")
+    assert out["changed"] and out["table"] == "inet dockerguard_input", out
+    both = ruleset(ns)
+    assert module(ns, POLICY)[0]["changed"] is False
+    assert module(ns, inp, name="host_input_policy")[0]["changed"] is False
+    out, log = module(ns, {"backend": "nftables", "state": "absent"})
+    assert out["changed"]
+    left = ruleset(ns)
+    assert "table inet dockerguard {" not in left and "table inet dockerguard_input {" in left
+    assert left.strip() in both
+
+
+def test_input_rollback_puts_the_table_back(plain, tmp_path):
+    ns = plain
+    inp = {"backend": "nftables", "entries": [{"name": "svc", "ports": [8086],
+                                               "allow": ["10.250.21.0/24"]}]}
+    module(ns, inp, name="host_input_policy")
+    before = ruleset(ns)
+    changed = dict(inp, entries=[{"name": "svc", "ports": [8086, 8087], "allow": ["10.250.22.0/24"]}],
+                   rollback_timeout=2, confirm_file=str(tmp_path / "confirm"))
+    out, log = module(ns, changed, name="host_input_policy")
+    assert out.get("failed") and out["rolled_back"] is True, out
+    assert ruleset(ns) == before
+
+
+def test_a_foreign_table_named_like_ours_is_refused(plain):
+    ns = plain
+    sh("nft", "-f", "-", ns=ns, input="table inet dockerguard {\n chain x {\n  counter\n }\n}\n")
+    before, ipt = ruleset(ns), saves(ns)
+    out, log = module(ns, POLICY)
+    assert out.get("failed") and "table inet dockerguard exists and is not ours" in out["msg"], out
+    assert ruleset(ns) == before and saves(ns) == ipt
+    out, log = module(ns, {"backend": "nftables", "state": "absent"})
+    assert out.get("failed") and ruleset(ns) == before
+
+
+def _shim(tmp_path, body):
+    """A mount namespace where ``nft`` is a script (``body``, with $REAL the real nft)."""
+    nft = shutil.which("nft")
+    real = tmp_path / "nft-real"
+    shutil.copy(nft, str(real))
+    shim = tmp_path / "nft-shim"
+    shim.write_text("#!/bin/sh\nREAL=%s\n%s\n" % (real, body))
+    shim.chmod(0o755)
+    return nft, str(shim)
+
+
+def _wrapped(ns, source, target="nft"):
+    path = shutil.which(target) if target == "nft" else target
+    script = "mount --bind %s %s && exec ip netns exec %s \"$@\"" % (source, path, ns)
+    return ["unshare", "-m", "sh", "-c", script, "sh"]
+
+
+def test_nft_missing_is_refused(plain):
+    ns = plain
+    before, ipt = ruleset(ns), saves(ns)
+    out, log = module(ns, POLICY, wrap=_wrapped(ns, "/dev/null"))
+    assert out.get("failed") and "nft not found" in out["msg"], out
+    assert ruleset(ns) == before and saves(ns) == ipt
+
+
+def test_kernel_without_inet_tables_is_refused(plain, tmp_path):
+    ns = plain
+    nft, shim = _shim(tmp_path, (
+        'if [ "$1" = "-c" ]; then input=$(cat); case "$input" in *dockerguard_probe*)\n'
+        '  echo "Error: Could not process rule: Operation not supported" >&2; exit 1;; esac\n'
+        '  printf "%s\\n" "$input" | exec $REAL "$@"; fi\nexec $REAL "$@"'))
+    before, ipt = ruleset(ns), saves(ns)
+    out, log = module(ns, POLICY, wrap=_wrapped(ns, shim))
+    assert out.get("failed") and "cannot create an inet table" in out["msg"], out
+    assert "Operation not supported" in out["msg"]
+    assert ruleset(ns) == before and saves(ns) == ipt
+
+
+def test_a_failure_in_the_transaction_leaves_the_table_as_it_was(plain, tmp_path):
+    ns = plain
+    module(ns, POLICY)
+    before, ipt = ruleset(ns), saves(ns)
+    other = dict(POLICY, entries=[{"name": "changed", "ports": [8081], "allow": ["10.250.30.0/24"]}])
+    # the write itself fails (nft -c passed): nothing changes
+    nft, shim = _shim(tmp_path, 'if [ "$1" = "-f" ]; then cat >/dev/null; '
+                                'echo "Error: injected" >&2; exit 1; fi\nexec $REAL "$@"')
+    out, log = module(ns, other, wrap=_wrapped(ns, shim))
+    assert out.get("failed") and "injected" in out["msg"], out
+    assert ruleset(ns) == before and saves(ns) == ipt
+    # the write lands but differs from the render (a rule lost): the read-back sees it
+    # and the saved table is put back exactly
+    (tmp_path / "nft-shim").write_text(
+        "#!/bin/sh\nREAL=%s\nif [ \"$1\" = \"-f\" ]; then sed '/changed allow/d' | exec $REAL -f -; fi\n"
+        "exec $REAL \"$@\"\n" % (tmp_path / "nft-real"))
+    out, log = module(ns, other, wrap=_wrapped(ns, shim))
+    assert out.get("failed") and out.get("rolled_back") is True, out
+    assert "differs from what was written" in out["msg"]
+    assert ruleset(ns) == before and saves(ns) == ipt
