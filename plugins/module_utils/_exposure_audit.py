@@ -35,6 +35,8 @@ from ansible_collections.dockerguard.firewall.plugins.module_utils import _expos
 from ansible_collections.dockerguard.firewall.plugins.module_utils._exposure import (
     packet_of, stopped_packet)
 from ansible_collections.dockerguard.firewall.plugins.module_utils._iptables import parse_spec
+from ansible_collections.dockerguard.firewall.plugins.module_utils._nft_policy import TABLES
+from ansible_collections.dockerguard.firewall.plugins.module_utils._nftables import with_tables
 
 FAMILIES = ("ipv4", "ipv6")
 ROW_VERDICTS = ("unexpected", "unknown", "expected", "filtered")
@@ -413,14 +415,29 @@ def preview(iptables_facts, docker_facts, policy_result, parent="DOCKER-USER", *
     """Audit the host now and as it will be once the policy module's result is applied.
 
     ``policy_result`` is the registered result of docker_user_policy / host_input_policy
-    (``chain`` and ``families``), typically from check mode."""
+    (``chain`` and ``families``; with the nftables backend ``table`` and ``nft_table``,
+    put into ``nftables``), typically from check mode."""
     if not isinstance(policy_result, dict) or "families" not in policy_result:
         raise ValueError("policy_result must be the registered result of docker_user_policy "
                          "or host_input_policy (with chain and families), got %r"
                          % (policy_result,))
     chain = policy_result.get("chain") or "DOCKERGUARD"
-    after_facts = splice_chain(iptables_facts, chain, policy_result["families"], parent)
-    before = audit_host(iptables_facts, docker_facts, **audit_args)
-    after = audit_host(after_facts, docker_facts, **audit_args)
+    nftables = audit_args.pop("nftables", None)
+    after_nft = nftables
+    if policy_result.get("backend") == "nftables":
+        # our table replaces itself in the ruleset; our iptables chain is migrated away
+        if not isinstance(nftables, dict) or nftables.get("available") is False:
+            raise ValueError("the policy uses the nftables backend: give the nftables facts "
+                             "(nftables=ansible_facts.nftables) to judge our table")
+        after_nft = with_tables(nftables, policy_result.get("nft_table"),
+                                remove=[policy_result["table"]])
+        gone = dict((f, dict(i, rules=None)) for f, i in policy_result["families"].items())
+        after_facts = splice_chain(iptables_facts, chain, gone, parent)
+    else:
+        after_facts = splice_chain(iptables_facts, chain, policy_result["families"], parent)
+        if isinstance(nftables, dict) and nftables.get("available") is not False:
+            after_nft = with_tables(nftables, None, remove=["inet " + TABLES.get(parent, "")])
+    before = audit_host(iptables_facts, docker_facts, nftables=nftables, **audit_args)
+    after = audit_host(after_facts, docker_facts, nftables=after_nft, **audit_args)
     return {"host": audit_args.get("host"), "chain": chain, "parent": parent,
             "before": before, "after": after, "changes": compare(before, after)}

@@ -82,6 +82,8 @@ class MigrationPlan(object):
     def __init__(self, primary, retired):
         self.primary = primary
         self.retired = retired      # a plan with state absent, or None (nothing of ours)
+        # what the other backend held, as first read (the result's ``retired``)
+        self.retired_text = retired.diff_text() if self.retiring else None
 
     def __getattr__(self, name):
         return getattr(self.primary, name)

@@ -83,8 +83,8 @@ def run_policy(module, policy, create_parent=False, missing_parent_v6=None,
         info = {"changed": changed, "rules": plan.after}
         if plan.skipped:
             info["skipped"] = plan.skipped
-        if plan.retiring:
-            info["retired"] = plan.retired.diff_text()
+        if plan.retired_text:
+            info["retired"] = plan.retired_text
         if plan.migrated and changed:
             info["migrated_from"] = plan.migrated
         elif name == "iptables":

@@ -291,3 +291,25 @@ def test_preview_host_input_policy():
 def test_preview_needs_a_policy_result():
     with pytest.raises(ValueError, match="registered result"):
         audit.preview(lab.ruleset(), lab.docker(), {"chain": "X"})
+
+
+def test_preview_nftables_backend_judges_our_table():
+    """With backend nftables the preview puts the module's nft_table into the ruleset
+    (and takes our iptables chain out, as the migration does)."""
+    from ansible_collections.dockerguard.firewall.plugins.module_utils import _nft_policy, _nftables
+    policy = validate([{"name": "web", "ports": [8080], "allow": ["10.99.0.0/16"]}])
+    table = _nft_policy.render(policy, ["ipv4"])
+    result = {"backend": "nftables", "chain": "DOCKERGUARD", "table": table.key,
+              "families": {"ipv4": {"changed": True, "rules": table.family_rules("ipv4")}},
+              "nft_table": {"nftables": table.items()}}
+    empty = _nftables.parse({"nftables": []})
+    got = audit.preview(lab.ruleset(allow_list=False), lab.docker(), result,
+                        expected=lab.EXPECTED, sources=lab.SOURCES, host="n1", nftables=empty)
+    (change,) = got["changes"]
+    assert change["before"]["verdict"] == "unexpected", change
+    assert change["after"] == {"verdict": "expected", "reachable_from": "10.99.0.0/16"}
+    by_name = dict((s["name"], s) for s in change["sources"])
+    assert by_name["denied"]["after"] == "filtered"
+    assert "inet dockerguard" in by_name["denied"]["after_path"]
+    with pytest.raises(ValueError, match="nftables facts"):
+        audit.preview(lab.ruleset(), lab.docker(), result)
