@@ -95,7 +95,7 @@ options:
         written with C(iptables-restore). Refused, touching nothing, where Docker uses its
         nftables firewall backend.
       - V(nftables) - a table of our own, C(inet dockerguard) (docker_user_policy) or
-        C(inet dockerguard_input) (host_input_policy), one table for both families: a
+        C(inet dockerguard_input) (host_input_policy), one table for both families - a
         base chain at priority C(filter - 10) (before Docker's and firewalld's filter
         chains) on the C(forward) or C(input) hook, a chain per family, the allowed
         sources of each entry in a named interval set per family (one lookup however
