@@ -132,7 +132,7 @@ nft_script:
 nft_table:
   description:
     - Our table as wanted, in C(nft -j list table) form (a dict with the list C(nftables)), null for
-      O(state=absent). The check-mode preview (P(dockerguard.firewall.enforce_docker_user#playbook))
+      O(state=absent). The check-mode preview (the C(dockerguard.firewall.enforce_docker_user) playbook)
       puts it into the host's ruleset and lets the exposure engine judge it.
   returned: when the backend is nftables
   type: dict

@@ -145,6 +145,23 @@ def test_docker_user_nftables_probes_prediction_idempotence(docker29):
     assert "docker-bridges" in auto["backend_reason"]
 
 
+def test_host_input_policy_nftables_probes(docker29):
+    """The host's own service (8086) restricted in our input table; the engine agrees."""
+    lab, host = docker29, docker29["host"]
+    inp = {"backend": "nftables", "entries": [{"name": "svc", "ports": [8086],
+                                               "allow": ["10.250.22.0/24"]}]}
+    out, log = module(host, inp, name="host_input_policy")
+    assert out["changed"] and not out.get("failed"), out
+    after = probes(lab)
+    assert after == {("c1", 8080): "exposed", ("c2", 8080): "exposed", ("c3", 8080): "exposed",
+                     ("c1", 8086): "filtered", ("c2", 8086): "exposed",
+                     ("c3", 8086): "filtered"}, after
+    judged, why = engine_verdicts(lab, model(host))
+    assert judged == after, why
+    out, log = module(host, dict(inp, state="absent"), name="host_input_policy")
+    assert out["changed"] and "dockerguard" not in ruleset(host)
+
+
 def test_absent_removes_only_our_table(docker29):
     host = docker29["host"]
     original = ruleset(host)
