@@ -429,14 +429,15 @@ def preview(iptables_facts, docker_facts, policy_result, parent="DOCKER-USER", *
         if not isinstance(nftables, dict) or nftables.get("available") is False:
             raise ValueError("the policy uses the nftables backend: give the nftables facts "
                              "(nftables=ansible_facts.nftables) to judge our table")
-        after_nft = with_tables(nftables, policy_result.get("nft_table"),
+        after_nft = with_tables(_plain_copy(nftables), _plain_copy(policy_result.get("nft_table")),
                                 remove=[policy_result["table"]])
         gone = dict((f, dict(i, rules=None)) for f, i in policy_result["families"].items())
         after_facts = splice_chain(iptables_facts, chain, gone, parent)
     else:
         after_facts = splice_chain(iptables_facts, chain, policy_result["families"], parent)
         if isinstance(nftables, dict) and nftables.get("available") is not False:
-            after_nft = with_tables(nftables, None, remove=["inet " + TABLES.get(parent, "")])
+            after_nft = with_tables(_plain_copy(nftables), None,
+                                    remove=["inet " + TABLES.get(parent, "")])
     before = audit_host(iptables_facts, docker_facts, nftables=nftables, **audit_args)
     after = audit_host(after_facts, docker_facts, nftables=after_nft, **audit_args)
     return {"host": audit_args.get("host"), "chain": chain, "parent": parent,
