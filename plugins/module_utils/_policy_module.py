@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.dockerguard.firewall.plugins.module_utils._cmd_runner import CmdRunner
+from ansible_collections.dockerguard.firewall.plugins.module_utils._firewalld import host_reload_warnings
 from ansible_collections.dockerguard.firewall.plugins.module_utils._policy_backend import (
     BACKENDS,
     backend_for,
@@ -73,7 +74,10 @@ def run_policy(module, policy, create_parent=False, missing_parent_v6=None,
     except ApplyError as exc:
         module.fail_json(msg=str(exc), **dict(chosen, **exc.details))
 
-    for warning in res.warnings:
+    # firewalld flushes every iptables table on reload where it runs its iptables
+    # backend or direct rules (never another nftables table): say so while present.
+    reload_warnings = host_reload_warnings(name, policy["chain"]) if p["state"] == "present" else []
+    for warning in res.warnings + reload_warnings:
         module.warn(warning)
     result = dict(chosen, changed=res.changed, chain=policy["chain"], families={},
                   rolled_back=False)

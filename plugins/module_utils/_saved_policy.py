@@ -12,6 +12,10 @@ collection's module_utils and calls ``main``. Both hooks are handled:
   before Docker starts any container; Docker keeps an existing DOCKER-USER.
 - ``"hook": "INPUT"`` (host_network role): INPUT always exists; loopback, replies and
   the saved ``ssh_sources`` stay allowed exactly as the module renders them.
+- ``"backend": "nftables"``: our table (``inet dockerguard`` / ``inet dockerguard_input``)
+  replaced whole in one ``nft -f``, as the module writes it; our iptables chain and jump,
+  if any are left, removed in the same run. It is run again after anything that flushed
+  the ruleset (``systemctl restart nftables``), and at boot it needs nothing of Docker's.
 
 Per family: read the filter table, render our chain, test the ``iptables-restore
 --noflush`` payload, apply it in one transaction (earlier families put back when a
@@ -20,11 +24,13 @@ later one fails), read it back: the one policy transaction the modules also run
 
 Saved file, format 1::
 
-    {"format": 1, "hook": "INPUT", "chain": "DOCKERGUARD-INPUT", "action": "drop",
-     "default": "allow", "bridges": [], "ssh_sources": ["10.0.0.5/32"], "ssh_port": 22,
-     "families": ["ipv4", "ipv6"], "wait": 10, "entries": [...]}
+    {"format": 1, "backend": "iptables", "hook": "INPUT", "chain": "DOCKERGUARD-INPUT",
+     "action": "drop", "default": "allow", "bridges": [], "ssh_sources": ["10.0.0.5/32"],
+     "ssh_port": 22, "families": ["ipv4", "ipv6"], "wait": 10, "entries": [...]}
 
-(``hook`` defaults to DOCKER-USER, so files saved before it existed keep working.)
+(``hook`` defaults to DOCKER-USER and ``backend`` to iptables, so files saved before
+they existed keep working. The roles save the backend the module chose, never ``auto``:
+at boot Docker is not running to be asked.)
 Exit status of ``main``: 0 in place (or put in place), 1 error (nothing half-applied),
 2 bad usage or policy file, 3 with ``--check`` when a change is needed.
 """
@@ -48,12 +54,14 @@ from ansible_collections.dockerguard.firewall.plugins.module_utils._policy impor
     PolicyError,
     validate,
 )
+from ansible_collections.dockerguard.firewall.plugins.module_utils._policy_backend import backend_for
 from ansible_collections.dockerguard.firewall.plugins.module_utils._policy_transaction import (
     ApplyError,
     apply_policy,
 )
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_DIFFERS = 0, 1, 2, 3
+SAVED_BACKENDS = ("iptables", "nftables")
 
 
 def load(saved, where="saved policy"):
@@ -85,6 +93,14 @@ def load(saved, where="saved policy"):
     return policy, families, wait
 
 
+def saved_backend(saved, where="saved policy"):
+    """The backend a saved document names (``iptables`` when it names none)."""
+    backend = saved.get("backend", "iptables")
+    if backend not in SAVED_BACKENDS:
+        raise PolicyError("%s: backend: %r is not iptables or nftables" % (where, backend))
+    return backend
+
+
 def main(argv=None, config=None, prog="dockerguard-apply", runner=None, out=None, err=None):
     out = out or sys.stdout
     err = err or sys.stderr
@@ -112,16 +128,20 @@ def main(argv=None, config=None, prog="dockerguard-apply", runner=None, out=None
         with open(args.config) as f:
             saved = json.load(f)
         policy, families, wait = load(saved, args.config)
+        backend = saved_backend(saved, args.config)
     except (OSError, IOError, ValueError) as exc:  # PolicyError and JSON errors are ValueErrors
         say("cannot use the saved policy: %s" % exc, err)
         return EXIT_USAGE
 
+    nft = backend == "nftables"
     try:
         # Boot, before dockerd: DOCKER-USER is declared in the same transaction, so our
         # chain is in place before Docker starts any container. INPUT always exists.
+        # Our nftables table needs nothing of Docker's.
         res = apply_policy(runner, policy, families, check_mode=args.check, wait=wait,
-                           create_parent=policy["hook"] == HOOK_DOCKER_USER,
-                           check_backend=False)
+                           backend=backend_for(runner, backend, families) if nft else None,
+                           create_parent=policy["hook"] == HOOK_DOCKER_USER and not nft,
+                           check_backend=nft)
     except ApplyError as exc:
         say(str(exc), err)
         return EXIT_ERROR
@@ -129,6 +149,11 @@ def main(argv=None, config=None, prog="dockerguard-apply", runner=None, out=None
     for p in res.plans:
         if p.skipped:
             note("%s: skipped (%s)" % (p.family, p.skipped))
+        elif nft:
+            note("%s: table %s %s" % (p.family, p.table.key, (
+                ("differs from the saved policy" if p.changed else "in place") if args.check
+                else "applied (%d rules)" % len(p.after) if p.family in res.applied
+                else "already in place")))
         elif args.check:
             note("%s: %s" % (p.family, "differs from the saved policy" if p.changed
                              else "in place"))

@@ -130,6 +130,7 @@ def test_a_refused_restore_is_an_error_and_changes_nothing(tmp_path):
                                   "interfaces": ["eth0:1"]}]), "'eth0:1'"),
     (dict(INPUT_POLICY, ssh_sources=["10.250.9.300"]), "10.250.9.300"),
     (dict(INPUT_POLICY, wait="soon"), "wait: 'soon'"),
+    (dict(INPUT_POLICY, backend="auto"), "backend: 'auto' is not iptables or nftables"),
 ])
 def test_bad_saved_files_are_refused_naming_the_value(tmp_path, saved, message):
     k = Kernel()
@@ -152,3 +153,11 @@ def test_missing_iptables_is_an_error(tmp_path):
     rc = main([], config=str(path), prog="t", runner=Runner(Kernel(), lambda n: None),
               out=io.StringIO(), err=err)
     assert rc == EXIT_ERROR and "iptables-save / iptables-restore not found" in err.getvalue()
+
+
+def test_saved_iptables_policy_stays_on_iptables(tmp_path):
+    """A file naming backend iptables (or none, saved before it existed) writes iptables
+    only: the stand-in kernel answers nothing but iptables-save/-restore."""
+    k = Kernel()
+    rc, out, err = run_main(tmp_path, k, dict(INPUT_POLICY, backend="iptables"))
+    assert rc == EXIT_OK and "DOCKERGUARD-INPUT applied" in out, err
