@@ -26,6 +26,7 @@ answer came back. Only 10.250.x.x inside the namespaces. Run under ``flock /tmp/
 
 from __future__ import absolute_import, division, print_function
 
+import contextlib
 import os
 import shutil
 import sys
@@ -106,26 +107,34 @@ def _wire(host, container, clients):
     sh("sysctl", "-qw", "net.ipv4.ip_forward=1", ns=host)
 
 
-@pytest.fixture(scope="module")
-def lab():
+@contextlib.contextmanager
+def docker29_lab(tag, container_ports):
+    """Host, container and client namespaces wired as a Docker 29 host (no rules yet),
+    serving ``container_ports`` in the container and 8086 on the host. ``tag`` keeps the
+    namespace names of two test files apart."""
     why = can_use_netns()
     if why or not shutil.which("nft"):
         pytest.skip(why or "nft not installed")
     procs = []
-    with namespace("dg-nf-h") as host, namespace("dg-nf-k") as container, \
-            namespace("dg-nf-c1") as c1, namespace("dg-nf-c2") as c2, \
-            namespace("dg-nf-c3") as c3:
+    with namespace("dg-%s-h" % tag) as host, namespace("dg-%s-k" % tag) as container, \
+            namespace("dg-%s-c1" % tag) as c1, namespace("dg-%s-c2" % tag) as c2, \
+            namespace("dg-%s-c3" % tag) as c3:
         try:
             clients = {"c1": c1, "c2": c2, "c3": c3}
             _wire(host, container, clients)
-            procs.append(_serve(container, 80, "0.0.0.0"))
-            procs.append(_serve(container, 81, "0.0.0.0"))
+            procs.extend(_serve(container, port, "0.0.0.0") for port in container_ports)
             procs.append(_serve(host, 8086, "0.0.0.0"))
             yield {"host": host, "clients": clients}
         finally:
             for proc in procs:
                 proc.kill()
                 proc.wait()
+
+
+@pytest.fixture(scope="module")
+def lab():
+    with docker29_lab("nf", (80, 81)) as wired:
+        yield wired
 
 
 def _load(host, files, iptables):

@@ -23,9 +23,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from ansible_run import playbook
-from tests.lab.netns import can_use_netns, namespace, sh
-from tests.integration.test_exposure_connection import _host_facts, _serve
-from tests.integration.test_nft_ground_truth import CLIENTS, FIX, _probe, _wire
+from tests.lab.netns import namespace, sh
+from tests.integration.test_exposure_connection import _host_facts
+from tests.integration.test_nft_ground_truth import CLIENTS, FIX, _probe, docker29_lab
 
 from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure, _nftables
 from ansible_collections.dockerguard.firewall.plugins.module_utils._iptables import parse_save
@@ -39,23 +39,8 @@ TABLE = "inet dockerguard"
 
 @pytest.fixture(scope="module")
 def lab():
-    why = can_use_netns()
-    if why or not shutil.which("nft"):
-        pytest.skip(why or "nft not installed")
-    procs = []
-    with namespace("dg-np-h") as host, namespace("dg-np-k") as container, \
-            namespace("dg-np-c1") as c1, namespace("dg-np-c2") as c2, \
-            namespace("dg-np-c3") as c3:
-        try:
-            clients = {"c1": c1, "c2": c2, "c3": c3}
-            _wire(host, container, clients)
-            procs.append(_serve(container, 80, "0.0.0.0"))
-            procs.append(_serve(host, 8086, "0.0.0.0"))
-            yield {"host": host, "clients": clients}
-        finally:
-            for proc in procs:
-                proc.kill()
-                proc.wait()
+    with docker29_lab("np", (80,)) as wired:
+        yield wired
 
 
 @pytest.fixture()
