@@ -33,10 +33,10 @@ def exposure_audit(iptables_facts, docker_facts, expected=None, sources=None, in
 
 
 def exposure_preview(iptables_facts, docker_facts, policy_result, expected=None, sources=None,
-                     interfaces=None, host=None, parent="DOCKER-USER", nftables=None):
+                     interfaces=None, host=None, parent="DOCKER-USER", nftables=None, docker_after=None):
     return _call("exposure_preview", audit.preview, iptables_facts, docker_facts, policy_result,
                  parent=parent, expected=expected, sources=sources, interfaces=interfaces,
-                 host=host, nftables=nftables)
+                 host=host, nftables=nftables, docker_after=docker_after)
 
 
 def exposure_drift(current, previous=None, previous_time=None):

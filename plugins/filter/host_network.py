@@ -1,9 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: dockerguard developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filter of the host_network role: host_network_plan.
+"""Filters of the host_network role: host_network_plan, host_network_running.
 
-Documentation: host_network_plan.yml beside this file. The logic is in
+Documentation: host_network_plan.yml and host_network_running.yml beside this file. The logic is in
 module_utils/_host_network.py.
 """
 
@@ -26,6 +26,13 @@ def host_network_plan(docker_facts, name, ports, registry=None, allow=None, entr
         raise AnsibleFilterError("host_network_plan: %s" % exc) from exc
 
 
+def host_network_running(docker_facts, name, ports):
+    try:
+        return _host_network.running(docker_facts, name, ports)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise AnsibleFilterError("host_network_running: %s" % exc) from exc
+
+
 class FilterModule(object):
     def filters(self):
-        return {"host_network_plan": host_network_plan}
+        return {"host_network_plan": host_network_plan, "host_network_running": host_network_running}

@@ -411,12 +411,14 @@ def compare(before, after):
     return changes
 
 
-def preview(iptables_facts, docker_facts, policy_result, parent="DOCKER-USER", **audit_args):
+def preview(iptables_facts, docker_facts, policy_result, parent="DOCKER-USER", docker_after=None,
+            **audit_args):
     """Audit the host now and as it will be once the policy module's result is applied.
 
     ``policy_result`` is the registered result of docker_user_policy / host_input_policy
     (``chain`` and ``families``; with the nftables backend ``table`` and ``nft_table``,
-    put into ``nftables``), typically from check mode."""
+    put into ``nftables``), typically from check mode. ``docker_after``: the Docker facts
+    as they will be then, when the change also starts a service (host_network)."""
     if not isinstance(policy_result, dict) or "families" not in policy_result:
         raise ValueError("policy_result must be the registered result of docker_user_policy "
                          "or host_input_policy (with chain and families), got %r"
@@ -439,6 +441,7 @@ def preview(iptables_facts, docker_facts, policy_result, parent="DOCKER-USER", *
             after_nft = with_tables(_plain_copy(nftables), None,
                                     remove=["inet " + TABLES.get(parent, "")])
     before = audit_host(iptables_facts, docker_facts, nftables=nftables, **audit_args)
-    after = audit_host(after_facts, docker_facts, nftables=after_nft, **audit_args)
+    after = audit_host(after_facts, docker_facts if docker_after is None else docker_after,
+                       nftables=after_nft, **audit_args)
     return {"host": audit_args.get("host"), "chain": chain, "parent": parent,
             "before": before, "after": after, "changes": compare(before, after)}

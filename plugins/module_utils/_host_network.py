@@ -17,6 +17,9 @@ and gives the role everything it decides on:
   (our one INPUT chain holds them all);
 - ``services`` (the registry's services) and ``was`` (what the container was before).
 
+``running(docker_facts, name, ports)``: the Docker facts as they will be once the service
+runs (the ``host_network_running`` filter), what deploy_host_network's check mode audits.
+
 Raises ``PolicyError`` (a ``ValueError``) naming the bad value. Pure Python, no Ansible
 import; the role calls it through the ``host_network_plan`` filter.
 """
@@ -111,6 +114,37 @@ def was(model, name):
     if own.get("ports"):
         text += ", publishing " + ", ".join(_unique(str(p["host_port"]) for p in own["ports"]))
     return text
+
+
+def running(docker_facts, name, ports):
+    """The Docker facts as they will be once ``name`` runs on the host's network: its
+    same-named container (e.g. the ``-p`` one it replaces) and that container's
+    docker-proxy sockets gone, a listener of the container on every wildcard address of
+    both families for each port. What a check-mode preview audits as "after"; the real
+    service may bind fewer addresses, never more. Checks ``name`` and ``ports`` as
+    ``plan`` does."""
+    if not isinstance(docker_facts, dict) or "containers" not in docker_facts:
+        raise check.PolicyError("docker facts must be the docker_network_facts model "
+                                "(ansible_facts.docker_network), got %s"
+                                % type(docker_facts).__name__)
+    check.container_name(name, "host_network_name")
+    specs = check.port_specs(ports or [], "host_network_ports")
+    model = docker_facts
+    out = dict(model)
+    out["containers"] = [c for c in model.get("containers") or () if c.get("name") != name]
+    ident = {"id": "(%s, not deployed yet)" % name, "name": name}
+    out["containers"].append({"name": name, "id": ident["id"], "state": "running", "running": True,
+                              "network_mode": "host", "network_kind": "host", "networks": [],
+                              "ports": [], "exposed_ports": [], "labels": {}})
+    if model.get("listeners") is not None:
+        kept = [x for x in model["listeners"] if (x.get("container") or {}).get("name") != name]
+        for spec in specs:
+            port, proto = spec.split("/")
+            kept.append({"protocol": proto, "family": "ipv6", "address": "::", "port": int(port),
+                         "interface": None, "dual_stack": True, "processes": [],
+                         "owner": "container", "container": ident, "published": None})
+        out["listeners"] = kept
+    return out
 
 
 def plan(docker_facts, name, ports, registry=None, allow=None, entries=None, state="present",

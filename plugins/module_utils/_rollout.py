@@ -11,7 +11,10 @@ the two:
   reachable from sources it is expected to be reachable from (the report's
   ``expected``) and no longer is from some of them, or a named source that reached a
   port it is expected to reach and no longer does. A port that is no longer published
-  at all counts too (what was served is not served any more).
+  at all counts too (what was served is not served any more). A port published only
+  after the change (a service the rollout deployed, e.g. deploy_host_network) regresses
+  when it serves none of the sources it is expected to serve, or misses a named source
+  it is expected to serve: the new service does not do its job.
 - ``batch(hosts)``: the batch's verdict: ``regressed`` when any host regressed or failed
   to apply (the whole batch is then put back), the regressions and a text.
 - ``predict(previews)``: ``--check``: the same comparison on each host's preview
@@ -97,6 +100,34 @@ def _row_regression(host, policy, old, new):
             "sources": sources, "text": text}
 
 
+def _new_row_regression(host, policy, row):
+    """A port the change started serving (a service deployed by the rollout): nobody lost
+    access, but it regresses when it serves none of the sources it is expected to serve,
+    or misses a named source it is expected to serve."""
+    family = row["family"]
+    allowed, _names = expected_for(policy, row["target"])
+    if not allowed:
+        return None
+    served = addr.intersect(allowed, _cidr_set(row.get("reachable_cidrs"), family))
+    sources = [{"name": name, "address": p["source"]["address"], "before": "not published",
+                "after": p["verdict"], "path": p.get("path_text")}
+               for name, p in sorted(_named(row).items()) if p.get("allowed") and not _reached(p)]
+    if served and not sources:
+        return None
+    text = "%s: %s on %s%s: newly served, expected from %s but %s" % (
+        host, row["port"], row["interface"],
+        " (container %s)" % row["container"] if row.get("container") else "",
+        row["expected_from"], "not reachable from %s" % row["missing_from"] if served
+        else "reachable from none of them")
+    for s in sources:
+        text += "; %s (%s) not served (%s)%s" % (
+            s["name"], s["address"], s["after"], ": " + s["path"] if s["path"] else "")
+    return {"host": host, "id": row["id"], "port": row["port"], "family": family,
+            "interface": row["interface"], "container": row.get("container"),
+            "expected_from": row["expected_from"], "lost_from": row["missing_from"],
+            "before": "not published", "after": row["verdict"], "sources": sources, "text": text}
+
+
 def regressions(before, after, host=None):
     """One host's regressions from its audit ``before`` the change to the one ``after``."""
     _check_report(before, "before")
@@ -106,7 +137,11 @@ def regressions(before, after, host=None):
     new_rows = dict((r["id"], r) for r in after["rows"])
     out = []
     for old in before["rows"]:
-        found = _row_regression(host, policy, old, new_rows.get(old["id"]))
+        found = _row_regression(host, policy, old, new_rows.pop(old["id"], None))
+        if found:
+            out.append(found)
+    for row in new_rows.values():
+        found = _new_row_regression(host, policy, row)
         if found:
             out.append(found)
     return out

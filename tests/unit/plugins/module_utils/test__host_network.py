@@ -124,3 +124,21 @@ def test_refused_with_the_value(kw, message):
     with pytest.raises(PolicyError) as err:
         plan(**kw)
     assert message in str(err.value)
+
+
+def test_running_is_the_service_on_the_hosts_network_replacing_its_p_container():
+    from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure_audit as audit
+    model = lab.docker()
+    before = audit.audit_host(lab.ruleset(), model, expected=lab.EXPECTED, sources=lab.SOURCES, host="n1")
+    assert [(r["kind"], r["container"]) for r in before["rows"] if r["port"] == "8080/tcp"] == [("published", "web")]
+    after = audit.audit_host(lab.ruleset(), hn.running(model, "web", [8080, "5353/udp"]),
+                             expected=lab.EXPECTED, sources=lab.SOURCES, host="n1")
+    kinds = set((r["port"], r["kind"], r["container"]) for r in after["rows"]
+                if r["port"] in ("8080/tcp", "5353/udp"))
+    assert kinds == {("8080/tcp", "host-network", "web"), ("5353/udp", "host-network", "web")}
+    # a dual-stack wildcard: the ipv4 row (this capture's host has no external ipv6 address)
+    assert [r["id"] for r in after["rows"] if r["port"] == "8080/tcp"] == ["host-network web 0.0.0.0:8080/tcp on eth0"]
+    # the input is not changed, and bad values are named
+    assert model == lab.docker()
+    with pytest.raises(PolicyError, match="host_network_name"):
+        hn.running(model, "bad name!", [8080])

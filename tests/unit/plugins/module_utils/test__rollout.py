@@ -159,3 +159,23 @@ def test_report_of_a_stopped_rollout():
     assert "    put back: DIFFERS: ipv4: differs" in lines
     done = rollout.report([{"host": "a", "status": "rolled out"}], ["a"])
     assert done["status"] == "complete" and done["text"] == "rollout complete: 1 rolled out\n  a: rolled out"
+
+
+def test_a_new_port_that_misses_its_expected_sources_regresses():
+    # deploy_host_network: the service (8080) is new, nobody lost access, yet a policy
+    # that cuts the office keeps the new service from doing its job.
+    gone = lab.docker()
+    gone["containers"], gone["listeners"] = [], []
+    before = report(docker=gone)
+    assert rollout.regressions(before, report(GOOD)) == []
+    (reg,) = rollout.regressions(before, report(WRONG))
+    assert (reg["host"], reg["port"], reg["interface"], reg["container"]) == ("n1", "8080/tcp", "eth0", "web")
+    assert (reg["before"], reg["after"]) == ("not published", "expected")
+    (src,) = reg["sources"]
+    assert (src["name"], src["address"], src["before"], src["after"]) == ("office", "10.99.1.1", "not published", "filtered")
+    assert "filter/DOCKERGUARD#" in src["path"]
+    assert "n1: 8080/tcp on eth0 (container web): newly served" in reg["text"]
+    assert "office (10.99.1.1) not served (filtered)" in reg["text"]
+    # a new port expected from nobody is no regression, whatever reaches it
+    nobody = audit.audit_host(facts(), gone, expected=[], host="n1")
+    assert rollout.regressions(nobody, audit.audit_host(facts(WRONG), lab.docker(), expected=[], host="n1")) == []
