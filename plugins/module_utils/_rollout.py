@@ -11,10 +11,13 @@ the two:
   reachable from sources it is expected to be reachable from (the report's
   ``expected``) and no longer is from some of them, or a named source that reached a
   port it is expected to reach and no longer does. A port that is no longer published
-  at all counts too (what was served is not served any more). A port published only
-  after the change (a service the rollout deployed, e.g. deploy_host_network) regresses
-  when it serves none of the sources it is expected to serve, or misses a named source
-  it is expected to serve: the new service does not do its job.
+  at all counts too (what was served is not served any more); a port served another
+  way after the change (same port, family, interface and address: a ``-p`` container
+  migrated to the host's network) is compared with what serves it now. A port
+  published only after the change (a service the rollout deployed, e.g.
+  deploy_host_network) regresses when it serves none of the sources it is expected to
+  serve, or misses a named source it is expected to serve: the new service does not do
+  its job.
 - ``batch(hosts)``: the batch's verdict: ``regressed`` when any host regressed or failed
   to apply (the whole batch is then put back), the regressions and a text.
 - ``predict(previews)``: ``--check``: the same comparison on each host's preview
@@ -100,6 +103,11 @@ def _row_regression(host, policy, old, new):
             "sources": sources, "text": text}
 
 
+def _same_port(old, new):
+    return all(old[k] == new[k] for k in ("port", "family", "interface")) and \
+        old["target"].get("host_ip") == new["target"].get("host_ip")
+
+
 def _new_row_regression(host, policy, row):
     """A port the change started serving (a service deployed by the rollout): nobody lost
     access, but it regresses when it serves none of the sources it is expected to serve,
@@ -137,7 +145,13 @@ def regressions(before, after, host=None):
     new_rows = dict((r["id"], r) for r in after["rows"])
     out = []
     for old in before["rows"]:
-        found = _row_regression(host, policy, old, new_rows.pop(old["id"], None))
+        new = new_rows.pop(old["id"], None)
+        if new is None:
+            # The same port now served another way (deploy_host_network: the -p container
+            # replaced by the service on the host's network): compare with that.
+            rid = next((k for k, r in sorted(new_rows.items()) if _same_port(old, r)), None)
+            new = new_rows.pop(rid) if rid is not None else None
+        found = _row_regression(host, policy, old, new)
         if found:
             out.append(found)
     for row in new_rows.values():

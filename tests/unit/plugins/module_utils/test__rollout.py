@@ -179,3 +179,27 @@ def test_a_new_port_that_misses_its_expected_sources_regresses():
     # a new port expected from nobody is no regression, whatever reaches it
     nobody = audit.audit_host(facts(), gone, expected=[], host="n1")
     assert rollout.regressions(nobody, audit.audit_host(facts(WRONG), lab.docker(), expected=[], host="n1")) == []
+
+
+def test_a_p_container_migrated_to_the_hosts_network_is_compared_with_the_new_service():
+    # deploy_host_network replaces "web" (-p 8080:80) by web on the host's network: the
+    # row's id changes (published -> host-network), the port is the same one.
+    from ansible_collections.dockerguard.firewall.plugins.module_utils._host_network import running
+    from ansible_collections.dockerguard.firewall.plugins.module_utils._policy import HOOK_INPUT
+    moved = running(lab.docker(), "web", [8080])
+
+    def input_facts(entries):
+        base = lab.ruleset(allow_list=False)
+        nat = base["ipv4"]["tables"]["nat"]["chains"]["DOCKER"]  # Docker drops the DNAT of the old container
+        nat["rules"] = [r for r in nat["rules"] if "DNAT" not in r["rule"]]
+        rules = chain_rules(validate(entries, hook=HOOK_INPUT), "ipv4")
+        return audit.splice_chain(base, "DOCKERGUARD-INPUT", {"ipv4": {"rules": rules}}, parent="INPUT")
+    before = report()
+    after_good = audit.audit_host(input_facts(GOOD), moved, expected=lab.EXPECTED, sources=lab.SOURCES, host="n1")
+    after_wrong = audit.audit_host(input_facts(WRONG), moved, expected=lab.EXPECTED, sources=lab.SOURCES, host="n1")
+    assert [r["kind"] for r in after_good["rows"] if r["port"] == "8080/tcp"] == ["host-network"]
+    assert rollout.regressions(before, after_good) == []
+    (reg,) = rollout.regressions(before, after_wrong)
+    assert (reg["port"], reg["before"], reg["after"]) == ("8080/tcp", "unexpected", "expected")
+    assert [s["name"] for s in reg["sources"]] == ["office"]
+    assert "filter/DOCKERGUARD-INPUT#" in reg["sources"][0]["path"]
