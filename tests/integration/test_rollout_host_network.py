@@ -81,7 +81,7 @@ class Fleet(object):
         octet = 224 + int(hashlib.sha1(self.prefix.encode("utf-8")).hexdigest()[:4], 16) % 24
         self.net = "10.250.%d" % octet
         self.subnet = self.net + ".0/24"
-        self.order = [n for n, _ in NODES]
+        self.order = [n for n, _image in NODES]
         self.names = dict((n, "%s-%s" % (self.prefix, n)) for n in self.order)
         self.address = dict((n, "%s.%d" % (self.net, HOSTNUM[n])) for n in self.order)
         self.clients = dict((c, {"name": "%s-%s" % (self.prefix, c), "address": "%s.%d" % (self.net, h)})
@@ -159,19 +159,20 @@ class Fleet(object):
 
     def deploy(self, *extra):
         """``ansible-playbook dockerguard.firewall.deploy_host_network`` from the fleet's
-        directory; (rc, output, seconds)."""
+        directory; (rc, output)."""
         cmd = [playbook.binary("ansible-playbook"), "-i", self.inventory, "-f", "5",
                "-e", SERIAL, "dockerguard.firewall.deploy_host_network"] + list(extra)
         start = time.time()
-        proc = subprocess.run(cmd, cwd=self.tmp, env=playbook.env(ANSIBLE_STDOUT_CALLBACK="default", PWD=self.tmp,
-                                                                ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks"),
+        env = playbook.env(ANSIBLE_STDOUT_CALLBACK="default", PWD=self.tmp,
+                           ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks")
+        proc = subprocess.run(cmd, cwd=self.tmp, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               universal_newlines=True, timeout=600, check=False)
         secs = round(time.time() - start, 1)
         # the slowest tasks (profile_tasks), for whoever reads the test's output
         print("\n".join(["%s: rc=%d in %.1fs" % (" ".join(extra), proc.returncode, secs)]
                         + proc.stdout.split("TASKS RECAP")[-1].splitlines()[3:11]))
-        return proc.returncode, proc.stdout, secs
+        return proc.returncode, proc.stdout
 
     def capture(self):
         """Every node's state, by node."""
@@ -199,7 +200,7 @@ class Fleet(object):
 
 @pytest.fixture(scope="module")
 def fleet():
-    why = docker_unavailable() or missing_images([nodes.SERVICE_IMAGE] + sorted(set(i for _, i in NODES)))
+    why = docker_unavailable() or missing_images([nodes.SERVICE_IMAGE] + sorted(set(image for _name, image in NODES)))
     if why:
         pytest.skip(why)
     lab = Fleet()
@@ -213,7 +214,8 @@ def fleet():
 
 
 def test_check_predicts_the_regression_and_changes_nothing(fleet):
-    rc, out, _ = fleet.deploy("--check", "-e", "@" + fleet.policy("denied"))
+    rc, out = fleet.deploy("--check", "-e", "@" + fleet.policy("denied"))
+    assert rc == 0, out[-5000:]
     print("\n".join(ln for ln in out.splitlines() if "REGRESSION" in ln or "rollout would stop" in ln))
     assert "fleet: the rollout would stop: 2 regression(s) on canary, forky" in out, out[-5000:]
     for n in ("canary", "forky"):
@@ -224,7 +226,7 @@ def test_check_predicts_the_regression_and_changes_nothing(fleet):
 
 
 def test_wrong_policy_stops_after_the_canary_which_is_put_back(fleet):
-    rc, out, _ = fleet.deploy("-e", "@" + fleet.policy("denied"))
+    rc, out = fleet.deploy("-e", "@" + fleet.policy("denied"))
     assert rc != 0, out[-5000:]
     assert "Rollout stopped after batch canary: regressed" in out, out[-5000:]
     rollout = fleet.read("rollout-report", "rollout.json")
@@ -251,7 +253,7 @@ def test_wrong_policy_stops_after_the_canary_which_is_put_back(fleet):
 
 
 def test_good_policy_rolls_out_to_every_node(fleet):
-    rc, out, _ = fleet.deploy("-e", "@" + fleet.policy("allowed"))
+    rc, out = fleet.deploy("-e", "@" + fleet.policy("allowed"))
     assert rc == 0, out[-5000:]
     rollout = fleet.read("rollout-report", "rollout.json")
     print(rollout["text"])
