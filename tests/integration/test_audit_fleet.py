@@ -33,14 +33,13 @@ import re
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 
 import pytest
 
 from tests.lab import node as nodes
 from tests.lab import playbook
-from tests.lab.engine import docker, docker_unavailable, missing_images, routes_to
+from tests.lab.engine import docker, docker_unavailable, missing_images
 from tests.lab.fleet import lab_id
 from tests.lab.probe import probe
 
@@ -68,39 +67,13 @@ class Fleet(object):
         self.inventory = os.path.join(self.tmp, "inventory.json")
 
     def cleanup(self):
-        names = docker("ps", "-aq", "--filter", "label=" + self.label, check=False).stdout.split()
-        if names:
-            docker("rm", "-f", *names, check=False, timeout=120)
-        docker("network", "rm", self.prefix, check=False)
+        nodes.remove_lab(self.label, self.prefix)
 
     def start(self):
         self.cleanup()
-        used = routes_to(self.net + ".1")
-        if used:
-            raise AssertionError("%s is already routed here: %s" % (self.subnet, used))
-        docker("network", "create", "--subnet", self.subnet, "--gateway", self.net + ".1",
-               "--label", self.label, self.prefix)
-        for c in self.clients.values():
-            docker("run", "--detach", "--name", c["name"], "--label", self.label, "--network",
-                   self.prefix, "--ip", c["address"], nodes.SERVICE_IMAGE, "sleep", "864000")
-        errors = []
-
-        def start(n):
-            try:
-                nodes.start_node(self.names[n], NODES[n], "--label", self.label, "--network",
-                                 self.prefix, "--ip", self.address[n], hostname=n)
-                if nodes.node_exec(self.names[n], "python3", "-c", "import docker",
-                                   check=False).returncode != 0:
-                    nodes.install_sdk(self.names[n])
-            except Exception as exc:  # pylint: disable=broad-except
-                errors.append("%s: %s" % (n, exc))
-        threads = [threading.Thread(target=start, args=(n,)) for n in NODES]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        if errors:
-            raise AssertionError("lab nodes did not start: %s" % errors)
+        nodes.start_lab(self.prefix, self.label, self.net,
+                        dict((c["name"], c["address"]) for c in self.clients.values()),
+                        [(n, self.names[n], NODES[n], self.address[n]) for n in NODES])
         hosts = dict((n, {"ansible_host": self.names[n]}) for n in NODES)
         with open(self.inventory, "w") as fh:
             json.dump({"all": {"hosts": hosts, "vars": {

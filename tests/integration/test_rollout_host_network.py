@@ -43,14 +43,13 @@ import os
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 
 import pytest
 
 from tests.lab import node as nodes
 from tests.lab import playbook
-from tests.lab.engine import docker, docker_unavailable, missing_images, routes_to
+from tests.lab.engine import docker_unavailable, missing_images
 from tests.lab.fleet import lab_id
 from tests.lab.probe import probe_many
 from tests.lab.verdicts import check_probes
@@ -80,7 +79,6 @@ class Fleet(object):
         self.label = "dg-rhn=%s" % ident
         octet = 224 + int(hashlib.sha1(self.prefix.encode("utf-8")).hexdigest()[:4], 16) % 24
         self.net = "10.250.%d" % octet
-        self.subnet = self.net + ".0/24"
         self.order = [n for n, _image in NODES]
         self.names = dict((n, "%s-%s" % (self.prefix, n)) for n in self.order)
         self.address = dict((n, "%s.%d" % (self.net, HOSTNUM[n])) for n in self.order)
@@ -90,42 +88,18 @@ class Fleet(object):
         self.inventory = os.path.join(self.tmp, "inventory.json")
 
     def cleanup(self):
-        names = docker("ps", "-aq", "--filter", "label=" + self.label, check=False).stdout.split()
-        if names:
-            docker("rm", "-f", *names, check=False, timeout=120)
-        docker("network", "rm", self.prefix, check=False)
+        nodes.remove_lab(self.label, self.prefix)
 
     def start(self):
         self.cleanup()
-        used = routes_to(self.net + ".1")
-        if used:
-            raise AssertionError("%s is already routed here: %s" % (self.subnet, used))
-        docker("network", "create", "--subnet", self.subnet, "--gateway", self.net + ".1",
-               "--label", self.label, self.prefix)
-        for c in self.clients.values():
-            docker("run", "--detach", "--name", c["name"], "--label", self.label, "--network",
-                   self.prefix, "--ip", c["address"], nodes.SERVICE_IMAGE, "sleep", "864000")
-        errors = []
 
-        def start(n, image):
-            try:
-                nodes.start_node(self.names[n], image, "--label", self.label, "--network",
-                                 self.prefix, "--ip", self.address[n], hostname=n)
-                if nodes.node_exec(self.names[n], "python3", "-c", "import docker",
-                                   check=False).returncode != 0:
-                    nodes.install_sdk(self.names[n])
-                for name, port in [("other", OTHER)] + ([("web", PORT)] if n == MIGRATED else []):
-                    nodes.node_sh(self.names[n], "docker run -d --name %s -p %d:80 %s httpd -f -p 80 -h /"
-                                  % (name, port, nodes.SERVICE_IMAGE))
-            except Exception as exc:  # pylint: disable=broad-except
-                errors.append("%s: %s" % (n, exc))
-        threads = [threading.Thread(target=start, args=node) for node in NODES]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        if errors:
-            raise AssertionError("lab nodes did not start: %s" % errors)
+        def prepare(n, container):
+            for name, port in [("other", OTHER)] + ([("web", PORT)] if n == MIGRATED else []):
+                nodes.node_sh(container, "docker run -d --name %s -p %d:80 %s httpd -f -p 80 -h /"
+                              % (name, port, nodes.SERVICE_IMAGE))
+        nodes.start_lab(self.prefix, self.label, self.net,
+                        dict((c["name"], c["address"]) for c in self.clients.values()),
+                        [(n, self.names[n], image, self.address[n]) for n, image in NODES], prepare)
         # A JSON inventory keeps the hosts in this order: the canary first.
         hosts = dict((n, {"ansible_host": self.names[n]}) for n in self.order)
         with open(self.inventory, "w") as fh:

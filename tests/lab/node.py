@@ -13,8 +13,9 @@ import io
 import os
 import subprocess
 import tarfile
+import threading
 
-from tests.lab.engine import LabError, docker, run, wait_for
+from tests.lab.engine import LabError, docker, routes_to, run, wait_for
 
 # The flags docs/lab.md section 3 gives for a lab node (no --privileged: the kernel's bounding
 # set lacks CAP_SYS_RESOURCE; systempaths=unconfined for Docker 28). The one copy:
@@ -160,3 +161,45 @@ def _sdk_tar(site_packages):
                 raise LabError("%s is not installed in %s" % (pkg, site_packages))
             tar.add(root, arcname=pkg, filter=keep)
     return buf.getvalue()
+
+
+def remove_lab(label, network):
+    """Remove every container labelled ``label`` and the lab network (also when half made)."""
+    names = docker("ps", "-aq", "--filter", "label=" + label, check=False).stdout.split()
+    if names:
+        docker("rm", "-f", *names, check=False, timeout=120)
+    docker("network", "rm", network, check=False)
+
+
+def start_lab(network, label, net, clients, lab_nodes, prepare=None):
+    """A lab network ``network`` (``net``.0/24, refused when already routed here), busybox
+    probe clients (``{name: address}``) and the nodes (``[(hostname, container, image,
+    address)]``, started in parallel, the Docker SDK copied in when missing; then
+    ``prepare(hostname, container)``), everything labelled ``label``."""
+    used = routes_to(net + ".1")
+    if used:
+        raise LabError("%s.0/24 is already routed here: %s" % (net, used))
+    docker("network", "create", "--subnet", net + ".0/24", "--gateway", net + ".1",
+           "--label", label, network)
+    for name, address in sorted(clients.items()):
+        docker("run", "--detach", "--name", name, "--label", label, "--network", network,
+               "--ip", address, SERVICE_IMAGE, "sleep", "864000")
+    errors = []
+
+    def start(host, container, image, address):
+        try:
+            start_node(container, image, "--label", label, "--network", network, "--ip", address,
+                       hostname=host)
+            if node_exec(container, "python3", "-c", "import docker", check=False).returncode != 0:
+                install_sdk(container)
+            if prepare:
+                prepare(host, container)
+        except Exception as exc:  # pylint: disable=broad-except
+            errors.append("%s: %s" % (host, exc))
+    threads = [threading.Thread(target=start, args=n) for n in lab_nodes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise LabError("lab nodes did not start: %s" % errors)
