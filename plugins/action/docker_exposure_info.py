@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: dockerguard developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Action plugin of docker_exposure_info: gather the fact sets on the host (through
-iptables_facts, nftables_facts and docker_network_facts), analyse on the controller."""
+"""Action plugin of docker_exposure_info: gather the fact sets on the host (one run of
+exposure_facts), analyse on the controller."""
 
 from __future__ import annotations
 
@@ -12,48 +12,30 @@ from ansible_collections.dockerguard.firewall.plugins.module_utils import _expos
 from ansible_collections.dockerguard.firewall.plugins.modules.docker_exposure_info import (
     ARGUMENT_SPEC)
 
-IPTABLES = "dockerguard.firewall.iptables_facts"
-DOCKER = "dockerguard.firewall.docker_network_facts"
-NFTABLES = "dockerguard.firewall.nftables_facts"
+FACTS = "dockerguard.firewall.exposure_facts"
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = True
 
-    def _gather(self, name, args, task_vars):
-        res = self._execute_module(module_name=name, module_args=args, task_vars=task_vars)
-        if res.get("failed"):
-            return None, "%s failed: %s" % (name, res.get("msg", res))
-        return res, None
-
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
         _validation, params = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
 
-        ipt, err = self._gather(IPTABLES, {"families": params["families"]}, task_vars)
-        if err:
-            result.update(failed=True, msg=err)
-            return result
-        docker_args = {"timeout": params["timeout"]}
+        args = {"families": params["families"], "timeout": params["timeout"]}
         if params["docker_host"]:
-            docker_args["docker_host"] = params["docker_host"]
-        dock, err = self._gather(DOCKER, docker_args, task_vars)
-        if err:
-            result.update(failed=True, msg=err)
+            args["docker_host"] = params["docker_host"]
+        # one module run gathers the three fact sets; a host without nft reports
+        # {"available": false}, which is a fact, not a failure
+        res = self._execute_module(module_name=FACTS, module_args=args, task_vars=task_vars)
+        if res.get("failed"):
+            result.update(failed=True, msg="%s failed: %s" % (FACTS, res.get("msg", res)))
             return result
-        # native nftables tables decide too (firewalld, Docker 29, nftables.conf); nft
-        # missing is a fact ({"available": false}), not a failure
-        nft, err = self._gather(NFTABLES, {}, task_vars)
-        if err:
-            result.update(failed=True, msg=err)
-            return result
-        iptables = ipt["ansible_facts"]["iptables"]
-        docker = dock["ansible_facts"]["docker_network"]
-        nftables = nft["ansible_facts"]["nftables"]
-        warnings = list(ipt.get("warnings") or []) + list(dock.get("warnings") or []) + \
-            list(nft.get("warnings") or [])
+        facts = res["ansible_facts"]
+        iptables, docker, nftables = facts["iptables"], facts["docker_network"], facts["nftables"]
+        warnings = list(res.get("warnings") or [])
 
         try:
             host_scan = scan.Scan(iptables, docker, nftables=nftables)

@@ -12,12 +12,9 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.dockerguard.firewall.plugins.module_utils._docker import (
-    DockerModelError,
-    build_model,
-    dockerd_settings,
-    loads,
-)
+from ansible_collections.dockerguard.firewall.plugins.plugin_utils._lazy_import import module_utils
+
+_docker = module_utils("_docker")
 
 
 def _plain(value):
@@ -32,25 +29,25 @@ def docker_inspect(containers, networks=None, info=None, version=None, addresses
                    processes=None, routes=None):
     """Build the docker_network model from saved CLI / API output."""
     try:
-        info = loads(_plain(info), "info")
+        info = _docker.loads(_plain(info), "info")
         settings = None
         if daemon_config is not None or dockerd_args is not None:
             if isinstance(dockerd_args, str):
                 dockerd_args = dockerd_args.split()
-            config = loads(_plain(daemon_config), "daemon_config")
-            settings = dockerd_settings(
+            config = _docker.loads(_plain(daemon_config), "daemon_config")
+            settings = _docker.dockerd_settings(
                 (info or {}).get("ServerVersion"),
                 list(dockerd_args) if dockerd_args is not None else None,
                 config if daemon_config is not None else None)
-        return build_model(containers=_plain(containers),
-                           networks=_plain(networks) if networks is not None else [],
-                           info=info, version=_plain(version),
-                           interfaces=_plain(addresses), listeners=_plain(listeners),
-                           services=_plain(services), settings=settings,
-                           processes=processes,
-                           routes=dict((k, _plain(v)) for k, v in routes.items())
-                           if isinstance(routes, dict) else _plain(routes))
-    except DockerModelError as exc:
+        return _docker.build_model(containers=_plain(containers),
+                                   networks=_plain(networks) if networks is not None else [],
+                                   info=info, version=_plain(version),
+                                   interfaces=_plain(addresses), listeners=_plain(listeners),
+                                   services=_plain(services), settings=settings,
+                                   processes=processes,
+                                   routes=dict((k, _plain(v)) for k, v in routes.items())
+                                   if isinstance(routes, dict) else _plain(routes))
+    except _docker.DockerModelError as exc:
         raise AnsibleFilterError("docker_inspect: %s" % exc)
 
 

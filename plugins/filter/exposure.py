@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure
-from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure_scan as scan
+from ansible_collections.dockerguard.firewall.plugins.plugin_utils._lazy_import import module_utils
+
+_exposure = module_utils("_exposure")
+scan = module_utils("_exposure_scan")
 
 
 def _call(name, func, *args, **kwargs):

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure_audit as audit
-from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure_drift as drift
-from ansible_collections.dockerguard.firewall.plugins.module_utils import _exposure_render as render
+from ansible_collections.dockerguard.firewall.plugins.plugin_utils._lazy_import import module_utils
+
+audit = module_utils("_exposure_audit")
+drift = module_utils("_exposure_drift")
+render = module_utils("_exposure_render")
 
 
 def _call(name, func, *args, **kwargs):

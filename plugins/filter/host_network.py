@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.dockerguard.firewall.plugins.module_utils import _host_network
+from ansible_collections.dockerguard.firewall.plugins.plugin_utils._lazy_import import module_utils
+
+_host_network = module_utils("_host_network")
 
 
 def host_network_plan(docker_facts, name, ports, registry=None, allow=None, entries=None,

@@ -67,10 +67,9 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.dockerguard.firewall.plugins.module_utils._iptables import (
-    count_rules,
-    parse,
-)
+from ansible_collections.dockerguard.firewall.plugins.plugin_utils._lazy_import import module_utils
+
+_iptables = module_utils("_iptables")
 
 
 def iptables_save(text, family="ipv4", table="filter"):
@@ -78,11 +77,11 @@ def iptables_save(text, family="ipv4", table="filter"):
         raise AnsibleFilterError(
             "iptables_save expects the saved text as a string, got %s" % type(text).__name__)
     try:
-        model = parse(text, family=family, table=table)
+        model = _iptables.parse(text, family=family, table=table)
     except ValueError as exc:
         raise AnsibleFilterError("iptables_save: %s" % exc) from exc
     model["available"] = True
-    model["rule_count"] = count_rules(model)
+    model["rule_count"] = _iptables.count_rules(model)
     return model
 
 

@@ -12,10 +12,9 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.dockerguard.firewall.plugins.module_utils._nftables import (
-    NftablesParseError,
-    parse,
-)
+from ansible_collections.dockerguard.firewall.plugins.plugin_utils._lazy_import import module_utils
+
+_nftables = module_utils("_nftables")
 
 
 def nft_ruleset(data):
@@ -27,8 +26,8 @@ def nft_ruleset(data):
             "nft_ruleset expects the output of 'nft -j list ruleset' (text or decoded "
             "JSON), got %s" % type(data).__name__)
     try:
-        return parse(data)
-    except NftablesParseError as exc:
+        return _nftables.parse(data)
+    except _nftables.NftablesParseError as exc:
         raise AnsibleFilterError("nft_ruleset: %s" % exc) from exc
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.dockerguard.firewall.plugins.module_utils import _rollout as rollout
+from ansible_collections.dockerguard.firewall.plugins.plugin_utils._lazy_import import module_utils
+
+rollout = module_utils("_rollout")
 
 
 def _call(name, func, *args, **kwargs):

@@ -161,3 +161,41 @@ def save_ipsets(run, which):
         return None, "ipset save failed (rc=%d): %s; rules matching ipsets stay unknown" % (
             rc, (err or out).strip())
     return parse_ipset_save(out), None
+
+
+class GatherError(Exception):
+    """The host's iptables state cannot be read: the message says what to fix."""
+
+
+def gather(run, which, families=("ipv4", "ipv6"), tables=None, counters=False, backends=True):
+    """The host's iptables facts (what iptables_facts returns as ``ansible_facts.iptables``).
+
+    ``warnings`` holds backend mismatches and the save tools' notes. Raises GatherError."""
+    families = list(dict.fromkeys(families))
+    facts = {"warnings": []}
+    binary = which(VERSION_COMMANDS["ipv4"])
+    if not binary:
+        raise GatherError("iptables not found: install the 'iptables' package "
+                          "(Debian/Ubuntu: apt-get install iptables)")
+    rc, out, err = run([binary, "--version"])
+    facts["version"], facts["backend"] = parse_version(out or err)
+
+    for family in ("ipv4", "ipv6"):
+        if family not in families:
+            facts[family] = {"family": family, "available": False, "reason": "not gathered"}
+            continue
+        try:
+            facts[family] = save_family(run, which, family, tables, counters)
+        except (LookupError, RuntimeError) as exc:
+            raise GatherError(str(exc))
+        facts["warnings"].extend(facts[family].pop("notes", []))
+
+    facts["ipsets"], warning = save_ipsets(run, which)
+    if warning:
+        facts["warnings"].append(warning)
+    facts["docker_backend"] = None
+    if backends:
+        facts["backends"], warnings = probe_backends(run, which, families)
+        facts["docker_backend"] = docker_backend(facts["backends"])
+        facts["warnings"].extend(warnings)
+    return facts

@@ -12,9 +12,8 @@ module: docker_exposure_info
 short_description: Which Docker-published port each source reaches on a host, and why
 version_added: 0.1.0
 description:
-  - Gathers the host's iptables state (M(dockerguard.firewall.iptables_facts)), its native
-    nftables ruleset (M(dockerguard.firewall.nftables_facts)) and Docker
-    state (M(dockerguard.firewall.docker_network_facts)) in one task, then walks a new
+  - Gathers the host's iptables state, its native nftables ruleset and its Docker state
+    in one module run (M(dockerguard.firewall.exposure_facts)), then walks a new
     connection from each source to each published port through the rules the way the
     kernel does and returns the verdict (V(exposed), V(filtered), V(unknown)) with the
     rule path that decided it.
@@ -82,7 +81,7 @@ options:
     default: [ipv4, ipv6]
   docker_host:
     description:
-      - The Docker daemon to query, passed to M(dockerguard.firewall.docker_network_facts).
+      - The Docker daemon to query, passed to M(dockerguard.firewall.exposure_facts).
     type: str
   timeout:
     description: Seconds to wait for each Docker API call.
@@ -100,6 +99,7 @@ notes:
     as V(filtered), and the result's C(packet) names the packet that was stopped.
   - Probes from the host itself (interface C(lo)) are not modelled.
 seealso:
+  - module: dockerguard.firewall.exposure_facts
   - module: dockerguard.firewall.iptables_facts
   - module: dockerguard.firewall.nftables_facts
   - module: dockerguard.firewall.docker_network_facts

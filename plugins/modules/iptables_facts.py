@@ -179,12 +179,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dockerguard.firewall.plugins.module_utils._cmd_runner import CmdRunner
 from ansible_collections.dockerguard.firewall.plugins.module_utils._iptables_host import (
-    VERSION_COMMANDS,
-    docker_backend,
-    parse_version,
-    probe_backends,
-    save_family,
-    save_ipsets,
+    GatherError,
+    gather,
 )
 
 
@@ -200,37 +196,13 @@ def main():
         ),
         supports_check_mode=True,
     )
-    families = list(dict.fromkeys(module.params["families"]))
     runner = CmdRunner(module)
-    run, which = runner.run, runner.which
-
-    facts = {"warnings": []}
-    binary = which(VERSION_COMMANDS["ipv4"])
-    if not binary:
-        module.fail_json(msg="iptables not found: install the 'iptables' package "
-                             "(Debian/Ubuntu: apt-get install iptables)")
-    rc, out, err = run([binary, "--version"])
-    facts["version"], facts["backend"] = parse_version(out or err)
-
-    for family in ("ipv4", "ipv6"):
-        if family not in families:
-            facts[family] = {"family": family, "available": False, "reason": "not gathered"}
-            continue
-        try:
-            facts[family] = save_family(run, which, family, module.params["tables"],
-                                        module.params["counters"])
-        except (LookupError, RuntimeError) as exc:
-            module.fail_json(msg=str(exc))
-        facts["warnings"].extend(facts[family].pop("notes", []))
-
-    facts["ipsets"], warning = save_ipsets(run, which)
-    if warning:
-        facts["warnings"].append(warning)
-    facts["docker_backend"] = None
-    if module.params["backends"]:
-        facts["backends"], warnings = probe_backends(run, which, families)
-        facts["docker_backend"] = docker_backend(facts["backends"])
-        facts["warnings"].extend(warnings)
+    try:
+        facts = gather(runner.run, runner.which, module.params["families"],
+                       module.params["tables"], module.params["counters"],
+                       module.params["backends"])
+    except GatherError as exc:
+        module.fail_json(msg=str(exc))
     for warning in facts["warnings"]:
         module.warn(warning)
     module.exit_json(changed=False, ansible_facts={"iptables": facts})
