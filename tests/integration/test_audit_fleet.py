@@ -47,8 +47,9 @@ NODES = {"drift": "node-bookworm:local", "same": "node-forky:local",
          "down": "node-bookworm:local", "nodocker": "node-bookworm:local"}
 HOSTNUM = {"drift": 11, "same": 12, "down": 13, "nodocker": 14}
 CLIENTS = {"allowed": 10, "later": 20}
-# the first task of the role: the play runs, and "down" goes away before its facts are read
-STARTED = "TASK [dockerguard.firewall.exposure_audit : Start with no result"
+# the role's first task (its argument check, on the controller): the play runs, and "down"
+# goes away while its facts are still to be read (the gather takes longer than the kill)
+STARTED = "TASK [dockerguard.firewall.exposure_audit : Validating arguments"
 
 
 class Fleet(object):
