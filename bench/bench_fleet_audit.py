@@ -166,8 +166,8 @@ def main():
                 docker("rm", "-f", n, check=False)
     ratio = many["wall"] / one["wall"]
     cores = os.cpu_count()
-    print("%-9s %8s %22s %18s %18s" % ("audit", "wall s", "controller peak MiB",
-                                        "controller CPU s", "machine CPU s"))
+    print("%-9s %8s %22s %18s %18s" % (
+        "audit", "wall s", "controller peak MiB", "controller CPU s", "machine CPU s"))
     for label, run in (("1 node", one), ("%d nodes" % len(nodes), many)):
         print("%-9s %8.2f %22.0f %18.2f %18.2f" % (label, run["wall"], run["peak_tree_mib"],
                                                    run["controller_cpu"], run["machine_cpu"]))

@@ -77,7 +77,6 @@ options:
 notes:
   - Files are written with mode C(0644).
 seealso:
-  - role: dockerguard.firewall.exposure_audit
   - plugin: dockerguard.firewall.exposure_report
     plugin_type: filter
 """
