@@ -9,7 +9,7 @@ network of their own with two probe clients, ``allowed`` and ``denied`` (busybox
 node already publishes ``other`` with ``-p 9090:80`` (expected from anywhere). The
 service to roll out is ``web``: busybox httpd on the host's network, port 8080, which
 ``exposure_audit_expected`` says the allowed client must reach (and nobody else). It is
-new on the canary and on ``forky``; ``bookworm2`` runs it already the seeds' way, with
+new on ``forky`` and ``bookworm2``; the canary runs it already the seeds' way, with
 ``-p 8080:80`` (both clients get in): there the rollout is the migration.
 
 ``ansible-playbook dockerguard.firewall.deploy_host_network`` runs as a user runs it
@@ -18,16 +18,17 @@ there; ``rollout_serial`` ``[1, "100%"]`` - the canary, then the rest - and the 
 
 1. ``--check`` with a wrong allow-list (the denied client instead of the allowed one)
    predicts, for the new service's nodes, that the allowed client would not be served:
-   the rollout would stop. (For the migration node the prediction cannot see it: Docker's
+   the rollout would stop. (For the migrating canary the prediction cannot see it: Docker's
    DNAT of the ``-p`` container is still in the ruleset the preview judges, see
    README.) Nothing changes on any node (rules, registry, containers byte-identical).
-2. The wrong allow-list for real: the canary regresses, is put back (the new service
-   removed: no container, no chain of ours, no registry, every rule and file as
+2. The wrong allow-list for real: the canary regresses (the allowed client lost access),
+   is put back (the host-network service removed, no chain of ours, no registry, the
+   ``-p`` container kept aside started again: every rule, file and container ID as
    captured before), the rollout stops after it, no other node was touched, and
    ``rollout-report/rollout.json`` names the host, the port and the source. Real
-   probes: 8080 is served to nobody, as before (both clients on ``bookworm2``, as
-   before); 9090 is still served to both.
-3. The right allow-list rolls out to all three (the canary, then two), ``bookworm2``
+   probes: the allowed client is served again on the canary (and the denied one, as
+   before); 8080 is served to nobody on the other nodes, as before; 9090 to both.
+3. The right allow-list rolls out to all three (the canary, then two), the canary
    migrated without a regression (its ``-p`` port and the host-network one are the same
    port); real probes from both clients to 8080 and 9090 on every node agree with the
    final audit report.
@@ -60,7 +61,7 @@ NODES = (("canary", "node-bookworm:local"), ("forky", "node-forky:local"),
 HOSTNUM = {"canary": 11, "forky": 12, "bookworm2": 13}
 CLIENTS = {"allowed": 10, "denied": 20}
 PORT, OTHER = 8080, 9090
-MIGRATED = "bookworm2"  # runs web with -p 8080:80 before the rollout
+MIGRATED = "canary"  # runs web with -p 8080:80 before the rollout
 # A canary, then the rest at once (two batches after the canary would double the runtime).
 SERIAL = '{"rollout_serial": [1, "100%"]}'
 # A node's state as this test compares it: rules (no counters), our files, containers.
@@ -191,8 +192,8 @@ def test_check_predicts_the_regression_and_changes_nothing(fleet):
     rc, out = fleet.deploy("--check", "-e", "@" + fleet.policy("denied"))
     assert rc == 0, out[-5000:]
     print("\n".join(ln for ln in out.splitlines() if "REGRESSION" in ln or "rollout would stop" in ln))
-    assert "fleet: the rollout would stop: 2 regression(s) on canary, forky" in out, out[-5000:]
-    for n in ("canary", "forky"):
+    assert "fleet: the rollout would stop: 2 regression(s) on bookworm2, forky" in out, out[-5000:]
+    for n in ("forky", "bookworm2"):
         assert "%s: %d/tcp on eth0 (container web)" % (n, PORT) in out, out[-5000:]
     assert "allowed (%s) not served (filtered)" % fleet.clients["allowed"]["address"] in out, out[-5000:]
     assert fleet.capture() == fleet.before
@@ -215,6 +216,7 @@ def test_wrong_policy_stops_after_the_canary_which_is_put_back(fleet):
     assert [(s["name"], s["address"]) for s in sources] == [
         ("allowed", fleet.clients["allowed"]["address"])], rollout["text"]
     assert "DOCKERGUARD-INPUT" in (sources[0]["path"] or ""), rollout["text"]
+    assert "lost access (exposed -> filtered)" in canary["regressions"][0]["text"], rollout["text"]
     # put back exactly: every node's rules, files and containers as captured before
     after = fleet.capture()
     for n in fleet.order:
@@ -234,6 +236,9 @@ def test_good_policy_rolls_out_to_every_node(fleet):
     assert rollout["status"] == "complete" and rollout["counts"]["rolled out"] == 3, rollout["text"]
     assert [h["batch"] for h in rollout["hosts"]] == [["canary"], ["forky", "bookworm2"], ["forky", "bookworm2"]], \
         rollout["text"]
+    # the migrated canary's -p container, kept aside during its batch, is gone
+    names = nodes.node_sh(fleet.names[MIGRATED], "docker ps -a --format '{{.Names}}'").stdout.split()
+    assert sorted(names) == ["other", "web"], names
     seen = fleet.seen()
     for n in fleet.order:
         report = fleet.read("exposure-report", "%s.json" % n)
