@@ -3,8 +3,8 @@
 Starts --nodes lab nodes at once (Docker inside Docker, docs/lab.md section 3;
 node-bookworm:local with Docker 20.10 and node-forky:local with Docker 28.5,
 alternating), publishes 8080 and 9090 on each and copies the Docker SDK in, then runs
-`ansible-playbook dockerguard.firewall.audit` (the exposure_audit role: three fact
-modules on every host, the engine on the controller, the fleet report) over the
+`ansible-playbook dockerguard.firewall.audit` (the exposure_audit role: one fact
+module run on every host, the engine on the controller, the fleet report) over the
 community.docker.docker connection:
 
   warm-up  one node, not counted (the controller's first run compiles and caches)
@@ -16,6 +16,12 @@ peak memory - the largest total RSS of ansible-playbook and every process under 
 (its forks, the docker CLIs), sampled every 50 ms, and the largest single process
 (getrusage RUSAGE_CHILDREN ru_maxrss). Target (issue 16): N nodes <= 2.5x the wall
 time of one node.
+
+Where the CPU goes, per run: the controller (ansible-playbook and its children), the
+nodes (their containers' cgroups: the module's Python on each host, its dockerd) and
+the whole machine (/proc/stat, everything). The lab's nodes share this machine's cores
+with the controller, so the machine's CPU divided by its cores is a floor under the
+wall time that a fleet of real machines, each doing its own part, does not have.
 
 Run as root with the lab images built (scripts/lab/images.sh):
     python -m bench.bench_fleet_audit [--nodes 10] [--forks 10] [--keep]
@@ -90,6 +96,30 @@ def _machine_cpu():
     return (sum(fields[:8]) - idle) / float(os.sysconf("SC_CLK_TCK"))
 
 
+_IDS = {}
+
+
+def _nodes_cpu(nodes):
+    """CPU seconds the nodes' containers have used (their cgroups, v1 or v2)."""
+    total = 0.0
+    for node in nodes:
+        if node not in _IDS:
+            _IDS[node] = docker("inspect", "--format", "{{.Id}}", node).stdout.strip()
+        cid = _IDS[node]
+        for path, scale in (("/sys/fs/cgroup/cpuacct/docker/%s/cpuacct.usage" % cid, 1e9),
+                            ("/sys/fs/cgroup/system.slice/docker-%s.scope/cpu.stat" % cid, 1e6)):
+            try:
+                with open(path) as f:
+                    text = f.read()
+            except OSError:
+                continue
+            if path.endswith("cpu.stat"):
+                text = [ln.split()[1] for ln in text.splitlines() if ln.startswith("usage_usec")][0]
+            total += int(text) / scale
+            break
+    return total
+
+
 def audit(tmp, nodes, limit, forks):
     inv = os.path.join(tmp, "inventory.yml")
     with open(inv, "w") as f:
@@ -105,6 +135,7 @@ def audit(tmp, nodes, limit, forks):
                ANSIBLE_FORKS=str(forks), ANSIBLE_HOST_KEY_CHECKING="false")
     argv = [os.path.join(BIN, "ansible-playbook"), "-i", inv, "-l", ",".join(limit),
             "dockerguard.firewall.audit"]
+    nodes0 = _nodes_cpu(nodes)
     machine0, children0 = _machine_cpu(), resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -122,6 +153,7 @@ def audit(tmp, nodes, limit, forks):
     wall = time.perf_counter() - start
     children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     machine = _machine_cpu() - machine0
+    nodes_cpu = _nodes_cpu(nodes) - nodes0
     done.set()
     sampler.join()
     if proc.returncode != 0:
@@ -132,7 +164,7 @@ def audit(tmp, nodes, limit, forks):
         raise SystemExit("the audit's recap names %d hosts, want %d:\n%s" % (ok, len(limit), out[-2000:]))
     controller = (children1.ru_utime + children1.ru_stime) - (children0.ru_utime + children0.ru_stime)
     return {"wall": wall, "peak_tree_mib": peak[0] / 1024.0, "controller_cpu": controller,
-            "machine_cpu": machine}
+            "machine_cpu": machine, "nodes_cpu": nodes_cpu}
 
 
 def main():
@@ -166,11 +198,12 @@ def main():
                 docker("rm", "-f", n, check=False)
     ratio = many["wall"] / one["wall"]
     cores = os.cpu_count()
-    print("%-9s %8s %22s %18s %18s" % (
-        "audit", "wall s", "controller peak MiB", "controller CPU s", "machine CPU s"))
+    print("%-9s %8s %20s %17s %12s %14s" % (
+        "audit", "wall s", "controller peak MiB", "controller CPU s", "nodes CPU s", "machine CPU s"))
     for label, run in (("1 node", one), ("%d nodes" % len(nodes), many)):
-        print("%-9s %8.2f %22.0f %18.2f %18.2f" % (label, run["wall"], run["peak_tree_mib"],
-                                                   run["controller_cpu"], run["machine_cpu"]))
+        print("%-9s %8.2f %20.0f %17.2f %12.2f %14.2f" % (
+            label, run["wall"], run["peak_tree_mib"], run["controller_cpu"], run["nodes_cpu"],
+            run["machine_cpu"]))
     # The lab's nodes share this machine's cores with the controller: the nodes' work
     # (their Python, dockerd, the docker exec of every task) is CPU the controller
     # cannot use. A fleet of real machines does that work on its own CPUs.
