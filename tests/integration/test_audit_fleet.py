@@ -224,3 +224,15 @@ def test_drift_and_hosts_not_audited(fleet):
     assert len(re.findall(r'<tr class="drift-row" data-host="drift"', page)) == 2
     assert len(re.findall(r'<tr class="missing-row" data-host="(down|nodocker)"', page)) == 2
     print("\n".join(drift_rows + ["down: " + missing["down"][:200], "nodocker: " + missing["nodocker"][:200]]))
+
+    # audit 3, warnings instead of failures: "same" publishes a port nobody expects; it
+    # is not failed, and its output warns of the unexpected exposure and of the change
+    fleet.sh("same", "docker run -d --name extra -p 7070:80 %s httpd -f -p 80 -h /" % nodes.SERVICE_IMAGE)
+    rc, out = fleet.audit(["-e", "exposure_audit_on_unexpected=warn", "-e", "exposure_audit_on_drift=warn"])
+    stats = recap(out)
+    assert stats["same"]["failed"] == 0, out[-3000:]
+    shown = out.split("TASK [dockerguard.firewall.exposure_audit : Show")[1].split("TASK [")[0]
+    same = shown.split("ok: [same]")[1].split("ok: [")[0]
+    assert '"WARNING: exposure not as expected"' in same, shown
+    assert re.search(r'"WARNING: exposure changed since the last audit \(\d{4}-', same), shown
+    assert re.search(r'7070/tcp \(container extra\) on \w+: new published port', same), shown
