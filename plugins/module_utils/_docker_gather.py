@@ -51,6 +51,22 @@ from ansible_collections.dockerguard.firewall.plugins.module_utils._docker_host 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 API_PARTS = ("containers", "networks", "services")
 HOST_PARTS = ("interfaces", "listeners", "dockerd")
+# docker_network_facts' options; exposure_facts gathers with their defaults (default_params)
+ARGUMENT_SPEC = dict(
+    docker_host=dict(type="str", aliases=["docker_url"]),
+    timeout=dict(type="int", default=60),
+    gather_subset=dict(type="list", elements="str", default=["all"],
+                       choices=["all"] + list(API_PARTS + HOST_PARTS)),
+    all_containers=dict(type="bool", default=True),
+    containers_filters=dict(type="dict"),
+    networks_filters=dict(type="dict"),
+    inspect_containers=dict(type="bool", default=False),
+)
+
+
+def default_params():
+    """``gather``'s params with every option at its default."""
+    return dict((name, spec.get("default")) for name, spec in ARGUMENT_SPEC.items())
 
 
 class GatherError(RuntimeError):

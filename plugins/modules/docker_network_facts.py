@@ -350,11 +350,10 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.dockerguard.firewall.plugins.module_utils._cmd_runner import CmdRunner
 from ansible_collections.dockerguard.firewall.plugins.module_utils._docker_gather import (
-    API_PARTS,
+    ARGUMENT_SPEC,
     DEFAULT_HOST,
     DOCKER_IMPORT_ERROR,
     HAS_DOCKER,
-    HOST_PARTS,
     GatherError,
     gather,
 )
@@ -362,16 +361,7 @@ from ansible_collections.dockerguard.firewall.plugins.module_utils._docker_gathe
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            docker_host=dict(type="str", aliases=["docker_url"]),
-            timeout=dict(type="int", default=60),
-            gather_subset=dict(type="list", elements="str", default=["all"],
-                               choices=["all"] + list(API_PARTS + HOST_PARTS)),
-            all_containers=dict(type="bool", default=True),
-            containers_filters=dict(type="dict"),
-            networks_filters=dict(type="dict"),
-            inspect_containers=dict(type="bool", default=False),
-        ),
+        argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
     )
     if not HAS_DOCKER:

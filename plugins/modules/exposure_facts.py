@@ -111,10 +111,6 @@ from ansible_collections.dockerguard.firewall.plugins.module_utils import _iptab
 from ansible_collections.dockerguard.firewall.plugins.module_utils import _nftables as nftables
 from ansible_collections.dockerguard.firewall.plugins.module_utils._cmd_runner import CmdRunner
 
-# docker_network_facts' defaults, for the options this module does not offer
-DOCKER_DEFAULTS = {"gather_subset": ["all"], "all_containers": True, "containers_filters": None,
-                   "networks_filters": None, "inspect_containers": False}
-
 
 def _rulesets(runner, families, out):
     """iptables then nftables into ``out`` (run in a thread while Docker answers)."""
@@ -130,8 +126,8 @@ def main():
         argument_spec=dict(
             families=dict(type="list", elements="str", choices=["ipv4", "ipv6"],
                           default=["ipv4", "ipv6"]),
-            docker_host=dict(type="str", aliases=["docker_url"]),
-            timeout=dict(type="int", default=60),
+            docker_host=docker_gather.ARGUMENT_SPEC["docker_host"],
+            timeout=docker_gather.ARGUMENT_SPEC["timeout"],
         ),
         supports_check_mode=True,
     )
@@ -141,7 +137,8 @@ def main():
     rulesets = {}
     worker = threading.Thread(target=_rulesets, args=(runner, module.params["families"], rulesets))
     worker.start()
-    params = dict(DOCKER_DEFAULTS, docker_host=module.params["docker_host"],
+    # docker_network_facts' defaults, for the options this module does not offer
+    params = dict(docker_gather.default_params(), docker_host=module.params["docker_host"],
                   timeout=module.params["timeout"])
     base_url = params["docker_host"] or os.environ.get("DOCKER_HOST") or docker_gather.DEFAULT_HOST
     try:
