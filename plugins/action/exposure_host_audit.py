@@ -89,7 +89,12 @@ class ActionModule(ActionBase):
         now = datetime.datetime.now(datetime.timezone.utc)
         result.update(changed=False, report=None, not_audited=None, text=[])
         try:
-            facts = self._gather(params, task_vars, result) if params["gather"] else params["facts"]
+            if params["gather"]:
+                facts = self._gather(params, task_vars, result)
+                # the host's facts, as exposure_facts sets them (later tasks read them)
+                result["ansible_facts"] = facts
+            else:
+                facts = params["facts"]
             report = analyse(facts, params, host, now)
         except NotAudited as exc:
             result["not_audited"] = {"host": host, "task": self._task.get_name(), "reason": str(exc)}
@@ -98,4 +103,3 @@ class ActionModule(ActionBase):
         if params["text"]:
             result["text"] = render.render_text([report]).splitlines()
         return result
-

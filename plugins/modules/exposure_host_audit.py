@@ -116,6 +116,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+ansible_facts:
+  description:
+    - With O(gather), the facts gathered, as M(dockerguard.firewall.exposure_facts) sets
+      them (C(iptables), C(nftables), C(docker_network)).
+  returned: when the facts were gathered
+  type: dict
 report:
   description:
     - The host report (P(dockerguard.firewall.exposure_audit#filter)'s result) with
