@@ -209,6 +209,16 @@ def main():
     # cannot use. A fleet of real machines does that work on its own CPUs.
     print("machine: %d cores; %d nodes need %.2f CPU s, so no run here can take less than "
           "%.2f s wall" % (cores, len(nodes), many["machine_cpu"], many["machine_cpu"] / cores))
+    extra = len(nodes) - 1
+    print("per extra node: controller %+.3f CPU s, nodes %+.3f, machine %+.3f" % tuple(
+        (many[k] - one[k]) / extra for k in ("controller_cpu", "nodes_cpu", "machine_cpu")))
+    # The target as a CPU budget: the wall time cannot be less than the machine's CPU
+    # divided by its cores, so 10 nodes within the target need at most this much CPU.
+    budget = TARGET_RATIO * one["wall"] * cores
+    print("target %.2f s wall = at most %.2f machine CPU s on %d cores: at most %.3f per extra "
+          "node, of which the nodes' own work takes %.3f here"
+          % (TARGET_RATIO * one["wall"], budget, cores, (budget - one["machine_cpu"]) / extra,
+             (many["nodes_cpu"] - one["nodes_cpu"]) / extra))
     print("ratio %d nodes / 1 node: %.2fx (target <= %.1fx)" % (len(nodes), ratio, TARGET_RATIO))
     print("largest single controller process (ru_maxrss): %.0f MiB" % (single_max / 1024.0))
     ok = ratio <= TARGET_RATIO
