@@ -85,7 +85,7 @@ class ActionModule(ActionBase):
         del tmp
         _validation, params = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC,
                                                           required_if=REQUIRED_IF)
-        host = params["host"] or (task_vars or {}).get("inventory_hostname") or self._task.get_name()
+        host = params["host"] or task_vars["inventory_hostname"]
         now = datetime.datetime.now(datetime.timezone.utc)
         result.update(changed=False, report=None, not_audited=None, text=[])
         try:

@@ -7,13 +7,18 @@
 - exposure_report_files, in ansible-playbook on the controller, writes every host's JSON
   and the fleet report as the exposure_report filter renders it; an unchanged re-run
   changes nothing, check mode writes nothing, and a report it cannot name a file after is
-  refused before any file is written.
+  refused before any file is written;
+- exposure_host_audit audits the node in one task (facts gathered on it, the report made on
+  the controller, its drift from the kept file) and sets the facts it gathered, audits
+  again from those facts without running anything on the node, and returns a host that
+  cannot be reached as not audited, with the reason, without failing it.
 """
 
 from __future__ import absolute_import, division, print_function
 
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -52,7 +57,7 @@ def facts(inventory, module):
 
 
 def test_docs_render():
-    for name in ("exposure_facts", "exposure_report_files"):
+    for name in ("exposure_facts", "exposure_report_files", "exposure_host_audit"):
         proc = subprocess.run([lab_ansible.binary("ansible-doc"), "dockerguard.firewall." + name],
                               env=lab_ansible.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               universal_newlines=True, timeout=120, check=False)
@@ -162,3 +167,83 @@ def test_report_files(node, tmp_path):
     assert proc.returncode != 0
     assert "'../escape'" in proc.stdout and "file name" in proc.stdout, proc.stdout[-3000:]
     assert snapshot(report_dir) == before and not os.path.exists(str(tmp_path / "escape.json"))
+
+
+HOST_AUDIT = """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: audit
+      dockerguard.firewall.exposure_host_audit:
+        expected: [{name: web, ports: [8080], from: anywhere}]
+        previous: "%(dir)s/{{ inventory_hostname }}.json"
+        text: true
+      register: audited
+    - name: again, from the facts the first audit set
+      dockerguard.firewall.exposure_host_audit:
+        gather: false
+        facts: "{{ ansible_facts }}"
+        expected: [{name: web, ports: [8080], from: [10.0.0.0/8]}]
+      register: from_facts
+      when: audited.report is not none
+    - ansible.builtin.copy:
+        dest: "%(dir)s/{{ inventory_hostname }}.out.json"
+        content: "{{ {'audited': audited, 'from_facts': from_facts} | to_json }}"
+      delegate_to: localhost
+"""
+
+
+@needs_docker
+def test_host_audit(node, tmp_path):
+    gone = "dg-it-efacts-gone-%d" % os.getpid()  # no such container: unreachable
+    inventory = tmp_path / "inventory.json"
+    with open(node) as f:
+        hosts = json.load(f)
+    hosts["all"]["hosts"][gone] = dict(hosts["all"]["hosts"][NODE])
+    inventory.write_text(json.dumps(hosts))
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    # the kept report of the last audit: the node's report of this same state
+    kept = dict(json.loads(json.dumps(_audit_once(node, tmp_path))), audited_at="2026-11-29 00:00:00 UTC")
+    (out_dir / (NODE + ".json")).write_text(json.dumps(kept))
+    path = tmp_path / "host_audit.yml"
+    path.write_text(HOST_AUDIT % {"dir": out_dir})
+    proc = subprocess.run([lab_ansible.binary("ansible-playbook"), "-i", str(inventory), str(path),
+                           "-l", "%s,%s" % (NODE, gone)],
+                          env=lab_ansible.env(ANSIBLE_STDOUT_CALLBACK="default"),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+
+    with open(str(out_dir / (NODE + ".out.json"))) as f:
+        out = json.load(f)
+    audited, again = out["audited"], out["from_facts"]
+    report = audited["report"]
+    assert audited["not_audited"] is None and audited["changed"] is False
+    assert report["host"] == NODE and report["summary"]["status"] == "pass"
+    assert [r["port"] for r in report["rows"] if r["verdict"] == "expected"][:1] == ["8080/tcp"]
+    assert report["drift"]["status"] == "unchanged", report["drift"]
+    assert report["drift"]["previous_time"] == "2026-11-29 00:00:00 UTC"
+    assert any("8080/tcp" in line for line in audited["text"])
+    # the facts it gathered are the host's facts now: audited again from them, nothing run
+    assert set(audited["ansible_facts"]) == {"iptables", "nftables", "docker_network"}
+    assert again["report"]["summary"]["status"] == "fail"
+    assert [r["id"] for r in again["report"]["rows"]] == [r["id"] for r in report["rows"]]
+    assert "drift" not in again["report"]
+
+    with open(str(out_dir / (gone + ".out.json"))) as f:
+        out = json.load(f)
+    assert out["audited"]["report"] is None and out["audited"].get("failed") is not True
+    missing = out["audited"]["not_audited"]
+    assert missing["host"] == gone and missing["task"] == "audit"
+    assert missing["reason"].startswith("unreachable: "), missing
+    assert out["from_facts"].get("skipped") is True
+    assert re.search(r"%s\s*: ok=2 .* failed=0 " % re.escape(gone), proc.stdout), proc.stdout[-1500:]
+
+
+def _audit_once(inventory, tmp_path):
+    """The node's report, as the exposure_audit filter makes it (the playbook above)."""
+    report_dir = str(tmp_path / "once")
+    proc, out = play(inventory, tmp_path, report_dir)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    return out["report"]
