@@ -61,6 +61,17 @@ def analyse(facts, params, host, now):
     return report
 
 
+def failure_reason(result):
+    """A failed module run's message, with the last line of what it wrote to stderr when
+    the message alone does not say why (a module whose output is no result: the
+    connection's own error, a Python traceback)."""
+    reason = result.get("msg") or "%s failed" % FACTS_MODULE
+    lines = [ln.strip() for ln in (result.get("module_stderr") or "").splitlines() if ln.strip()]
+    if lines and lines[-1] not in reason:
+        reason += " (%s)" % lines[-1][:300]
+    return reason
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
 
@@ -77,7 +88,7 @@ class ActionModule(ActionBase):
         if facts.get("unreachable"):
             raise NotAudited("unreachable: %s" % facts.get("msg", "no reason given"))
         if facts.get("failed"):
-            raise NotAudited(facts.get("msg") or "%s failed" % FACTS_MODULE)
+            raise NotAudited(failure_reason(facts))
         return facts.get("ansible_facts") or {}
 
     def run(self, tmp=None, task_vars=None):

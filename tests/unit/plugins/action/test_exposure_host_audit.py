@@ -12,7 +12,8 @@ import json
 
 import pytest
 
-from ansible_collections.dockerguard.firewall.plugins.action.exposure_host_audit import NotAudited, analyse
+from ansible_collections.dockerguard.firewall.plugins.action.exposure_host_audit import (
+    NotAudited, analyse, failure_reason)
 from ansible_collections.dockerguard.firewall.plugins.action.exposure_report_files import host_json
 
 from ansible_collections.dockerguard.firewall.tests.unit.plugins.module_utils import audit_model as lab
@@ -84,3 +85,15 @@ def test_kept_report_of_another_host_or_not_json_is_not_audited(tmp_path):
     with pytest.raises(NotAudited, match="exposure_drift: .*not a JSON host report"):
         analyse(facts(), params(previous=str(broken)), "n1", NOW)
     assert json.loads(other.read_text())["host"] == "n2"  # read, never written
+
+
+def test_failure_reason_says_what_the_host_said():
+    # a container that does not exist, through community.docker.docker with pipelining
+    failed = {"failed": True, "msg": "Module result deserialization failed: No start of json char found",
+              "module_stdout": "", "module_stderr": "Error response from daemon: No such container: gone1\n"}
+    assert failure_reason(failed) == ("Module result deserialization failed: No start of json char "
+                                      "found (Error response from daemon: No such container: gone1)")
+    # the module's own message is enough
+    assert failure_reason({"failed": True, "msg": "Cannot connect to Docker"}) == "Cannot connect to Docker"
+    assert failure_reason({"failed": True, "msg": "boom: x", "module_stderr": "x\n"}) == "boom: x"
+    assert failure_reason({"failed": True}) == "dockerguard.firewall.exposure_facts failed"
