@@ -83,13 +83,21 @@ class ActionModule(ActionBase):
         except AnsibleConnectionFailure as exc:
             raise NotAudited("unreachable: %s" % exc)
         finally:
-            self._remove_tmp_path(self._connection._shell.tmpdir)
+            self._forget_tmp_path()
         result["warnings"] = list(result.get("warnings") or []) + list(facts.get("warnings") or [])
         if facts.get("unreachable"):
             raise NotAudited("unreachable: %s" % facts.get("msg", "no reason given"))
         if facts.get("failed"):
             raise NotAudited(failure_reason(facts))
         return facts.get("ansible_facts") or {}
+
+    def _forget_tmp_path(self):
+        """Remove the module's temporary directory on the host (made without pipelining).
+        A host that went away keeps it: the audit, or the first error, is what counts."""
+        try:
+            self._remove_tmp_path(self._connection._shell.tmpdir)
+        except AnsibleConnectionFailure:
+            pass
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)

@@ -12,8 +12,10 @@ import json
 
 import pytest
 
+from ansible.errors import AnsibleConnectionFailure
+
 from ansible_collections.dockerguard.firewall.plugins.action.exposure_host_audit import (
-    NotAudited, analyse, failure_reason)
+    ActionModule, NotAudited, analyse, failure_reason)
 from ansible_collections.dockerguard.firewall.plugins.action.exposure_report_files import host_json
 
 from ansible_collections.dockerguard.firewall.tests.unit.plugins.module_utils import audit_model as lab
@@ -97,3 +99,40 @@ def test_failure_reason_says_what_the_host_said():
     assert failure_reason({"failed": True, "msg": "Cannot connect to Docker"}) == "Cannot connect to Docker"
     assert failure_reason({"failed": True, "msg": "boom: x", "module_stderr": "x\n"}) == "boom: x"
     assert failure_reason({"failed": True}) == "dockerguard.firewall.exposure_facts failed"
+
+
+class _Shell(object):
+    tmpdir = "/root/.ansible/tmp/ansible-tmp-1-1"
+
+
+class _Connection(object):
+    _shell = _Shell()
+
+
+def _action(execute, remove):
+    action = ActionModule.__new__(ActionModule)  # only what _gather uses
+    action._connection = _Connection()
+    action._execute_module = execute
+    action._remove_tmp_path = remove
+    return action
+
+
+def test_host_lost_during_the_module_run_is_not_audited_with_the_first_error():
+    def lost(**_kwargs):
+        raise AnsibleConnectionFailure("ssh: connect to host web1 port 22: Connection refused")
+
+    def gone(_path):
+        raise AnsibleConnectionFailure("ssh: connect to host web1 port 22: No route to host")
+    with pytest.raises(NotAudited, match=r"^unreachable: ssh: connect to host web1 port 22: Connection refused"):
+        _action(lost, gone)._gather({"gather_options": {}}, {}, {})
+
+
+def test_facts_kept_when_only_the_cleanup_fails():
+    def gathered(**_kwargs):
+        return {"ansible_facts": {"iptables": {}}, "warnings": ["ipv6: no ip6tables-save"]}
+
+    def gone(_path):
+        raise AnsibleConnectionFailure("gone")
+    result = {}
+    assert _action(gathered, gone)._gather({"gather_options": {}}, {}, result) == {"iptables": {}}
+    assert result["warnings"] == ["ipv6: no ip6tables-save"]
