@@ -50,3 +50,15 @@ attributes:
     support: full
     details: Shows our chain's rules before and after, per family.
 """
+
+    # Modules that run through an action plugin of ours (each says where it runs in its
+    # delegation details).
+    ACTION = r"""
+options: {}
+attributes:
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
+    support: full
+  delegation:
+    description: Can be used in conjunction with delegate_to and related keywords.
+"""

@@ -26,20 +26,13 @@ description:
     started for each host, not once per host.
 author:
   - dockerguard developers (@dockerguard)
+extends_documentation_fragment:
+  - dockerguard.firewall.attributes
+  - dockerguard.firewall.attributes.info_module
+  - dockerguard.firewall.attributes.facts
+  - dockerguard.firewall.attributes.action
 attributes:
-  check_mode:
-    description: Can run in C(check_mode) and return changed status prediction without modifying target.
-    support: full
-    details: Reads only; runs the same in check mode.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in C(check_mode)), when in diff mode.
-    support: none
-    details: Changes nothing.
-  action:
-    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
-    support: full
   delegation:
-    description: Can be used in conjunction with delegate_to and related keywords.
     support: none
     details: The facts are gathered on the task's host.
 options:

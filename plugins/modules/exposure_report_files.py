@@ -26,20 +26,17 @@ description:
   - Used by the M(dockerguard.firewall.exposure_audit) role.
 author:
   - dockerguard developers (@dockerguard)
+extends_documentation_fragment:
+  - dockerguard.firewall.attributes
+  - dockerguard.firewall.attributes.action
 attributes:
   check_mode:
-    description: Can run in C(check_mode) and return changed status prediction without modifying target.
     support: full
     details: Reports which files would change, writes none.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in C(check_mode)), when in diff mode.
     support: none
     details: The reports are outputs; only their paths are returned.
-  action:
-    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
-    support: full
   delegation:
-    description: Can be used in conjunction with delegate_to and related keywords.
     support: none
     details: Always runs on the controller.
 options:
